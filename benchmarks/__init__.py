@@ -1,0 +1,59 @@
+"""Ground-truth oracles: importers into one canonical table, and queries.
+
+Benchmarks register a loader ``(file: Path | None) -> Benchmark`` in
+``BENCHMARKS``; ``load_benchmark(name, file)`` calls it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks.base import Benchmark, Optimum, TabularBenchmark
+from benchmarks.table import MetricKey, Table, cache_root
+from search_spaces.registry import Registry
+
+#: name -> (loader, space name, one-line description)
+BENCHMARKS: Registry[tuple[Callable[[Path | None], Benchmark], str, str]] = Registry("benchmark")
+
+
+def register_benchmark(name: str, space: str, description: str):
+    """Decorator registering ``loader(file) -> Benchmark`` under ``name``."""
+
+    def deco(loader: Callable[[Path | None], Benchmark]):
+        BENCHMARKS.register(name, (loader, space, description))
+        return loader
+
+    return deco
+
+
+def load_benchmark(name: str, file: str | Path | None = None) -> Benchmark:
+    """Load benchmark ``name`` from ``file`` (official raw file, or None for a shipped table)."""
+    _load_builtin()
+    loader, _, _ = BENCHMARKS.get(name)
+    return loader(Path(file) if file is not None else None)
+
+
+def list_benchmarks() -> list[tuple[str, str, str]]:
+    """``(name, space, description)`` of every registered benchmark."""
+    _load_builtin()
+    return [(n, *BENCHMARKS.get(n)[1:]) for n in BENCHMARKS.names()]
+
+
+_loaded = False
+_BUILTIN: list[str] = ["benchmarks.nb201"]
+
+
+def _load_builtin() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import importlib
+
+    for mod in _BUILTIN:
+        importlib.import_module(mod)
+
+
+__all__ = ["BENCHMARKS", "Benchmark", "MetricKey", "Optimum", "TabularBenchmark", "Table",
+           "cache_root", "list_benchmarks", "load_benchmark", "register_benchmark"]

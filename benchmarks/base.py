@@ -1,0 +1,128 @@
+"""The benchmark protocol: explicit queries, a known optimum, regret against it.
+
+Every query names its dataset, split, metric, epoch budget and seed
+aggregation. Nothing falls back silently: asking for a column the source
+lacks raises ``BenchmarkError`` listing what is available.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from benchmarks.table import MetricKey, Table
+from search_spaces import Architecture, SearchSpace, get_space
+from search_spaces.errors import ArchitectureError, BenchmarkError
+
+#: Metrics where larger is better; regret is optimum - value for these,
+#: value - optimum for the rest (loss, error).
+HIGHER_IS_BETTER = {"accuracy": True, "loss": False, "error": False}
+
+
+@dataclass(frozen=True)
+class Optimum:
+    """Best value of a column and the architecture that attains it."""
+
+    value: float
+    arch: str
+    row: int
+
+
+@runtime_checkable
+class Benchmark(Protocol):
+    """Ground-truth oracle of one space."""
+
+    space: SearchSpace
+
+    def query(self, arch: Architecture | str, dataset: str, split: str, metric: str = "accuracy",
+              epochs: int = 200, seed: str | int = "mean") -> float: ...
+
+    def optimum(self, dataset: str, split: str, metric: str = "accuracy", epochs: int = 200,
+                seed: str | int = "mean") -> Optimum: ...
+
+    def regret(self, arch: Architecture | str, dataset: str, split: str, metric: str = "accuracy",
+               epochs: int = 200, seed: str | int = "mean") -> float: ...
+
+    def datasets(self) -> list[str]: ...
+
+
+class TabularBenchmark:
+    """A benchmark answered from a canonical ``Table``.
+
+    Args:
+        table: The canonical table.
+        name: Benchmark name for messages.
+    """
+
+    def __init__(self, table: Table, name: str | None = None) -> None:
+        self.table = table
+        self.name = name or table.space
+        self.space = get_space(table.space)
+        self._opt_cache: dict[tuple, Optimum] = {}
+
+    # -- protocol -----------------------------------------------------
+    def query(self, arch: Architecture | str, dataset: str, split: str, metric: str = "accuracy",
+              epochs: int = 200, seed: str | int = "mean") -> float:
+        """Value of one architecture; ``BenchmarkError`` if the source lacks it."""
+        col = self._column(dataset, split, metric, epochs, seed)
+        v = col[self._row(arch)]
+        if np.isnan(v):
+            raise BenchmarkError(f"{self.name}: no {metric} for {self._str(arch)} on {dataset}/{split}@{epochs}")
+        return float(v)
+
+    def query_many(self, archs: Sequence[Architecture | str], dataset: str, split: str,
+                   metric: str = "accuracy", epochs: int = 200, seed: str | int = "mean") -> np.ndarray:
+        """Vectorised ``query``: float64 ``[len(archs)]`` (NaN where the source has no value)."""
+        col = self._column(dataset, split, metric, epochs, seed)
+        return col[np.fromiter((self._row(a) for a in archs), dtype=np.int64, count=len(archs))]
+
+    def optimum(self, dataset: str, split: str, metric: str = "accuracy", epochs: int = 200,
+                seed: str | int = "mean") -> Optimum:
+        """Best value over the table and the architecture attaining it (first on ties)."""
+        key = (dataset, split, metric, epochs, seed)
+        if key not in self._opt_cache:
+            col = self._column(dataset, split, metric, epochs, seed)
+            if np.all(np.isnan(col)):
+                raise BenchmarkError(f"{self.name}: no values for {dataset}/{split}/{metric}@{epochs}")
+            i = int(np.nanargmax(col) if HIGHER_IS_BETTER.get(metric, True) else np.nanargmin(col))
+            self._opt_cache[key] = Optimum(float(col[i]), self.table.archs[i], i)
+        return self._opt_cache[key]
+
+    def regret(self, arch: Architecture | str, dataset: str, split: str, metric: str = "accuracy",
+               epochs: int = 200, seed: str | int = "mean") -> float:
+        """Distance to the optimum (>= 0): optimum - value for accuracy, value - optimum for losses."""
+        v = self.query(arch, dataset, split, metric, epochs, seed)
+        o = self.optimum(dataset, split, metric, epochs, seed).value
+        return o - v if HIGHER_IS_BETTER.get(metric, True) else v - o
+
+    def datasets(self) -> list[str]:
+        """Datasets present in the table."""
+        return sorted({k.dataset for k in self.table.keys()})
+
+    def available(self) -> list[MetricKey]:
+        """Every (dataset, split, metric, epochs) the table can answer."""
+        return self.table.keys()
+
+    # -- internals ----------------------------------------------------
+    def _column(self, dataset: str, split: str, metric: str, epochs: int, seed: str | int) -> np.ndarray:
+        key = MetricKey(dataset, split, metric, int(epochs))
+        keys = self.table.keys()
+        if key not in keys:
+            if dataset not in {k.dataset for k in keys}:
+                raise BenchmarkError(f"{self.name}: unknown dataset {dataset!r} (available: {', '.join(self.datasets())})")
+            have = ", ".join(str(k) for k in keys if k.dataset == dataset)
+            raise BenchmarkError(f"{self.name}: no {key} in the source (available for {dataset}: {have})")
+        return self.table.column(key, seed)
+
+    def _str(self, arch: Architecture | str) -> str:
+        return arch if isinstance(arch, str) else self.space.to_str(self.space.check(arch))
+
+    def _row(self, arch: Architecture | str) -> int:
+        text = self._str(self.space.parse(arch)) if isinstance(arch, str) else self._str(arch)
+        r = self.table.row(text)
+        if r is None:
+            raise ArchitectureError(f"{self.name}: architecture {text!r} is not in the table")
+        return r
