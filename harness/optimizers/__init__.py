@@ -1,0 +1,63 @@
+"""Search optimizers, one file each, registered in ``OPTIMIZERS``.
+
+``create_optimizer(name, space, supernet, overrides, epochs=, steps_per_epoch=, seed=)``
+builds one; ``list_optimizers()`` names them. Later modules register more by
+importing ``register_optimizer`` and adding themselves to ``_BUILTIN``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from search_spaces.registry import Registry
+
+OPTIMIZERS: Registry[type] = Registry("optimizer")
+
+
+def register_optimizer(name: str):
+    """Class decorator registering a ``SearchOptimizer`` subclass under ``name``."""
+
+    def deco(cls):
+        OPTIMIZERS.register(name, cls)
+        return cls
+
+    return deco
+
+
+def get_optimizer_class(name: str) -> type:
+    _load_builtin()
+    return OPTIMIZERS.get(name)
+
+
+def list_optimizers() -> list[str]:
+    _load_builtin()
+    return OPTIMIZERS.names()
+
+
+def make_config(name: str, overrides: dict[str, Any] | None = None):
+    """The optimizer's config with ``overrides`` applied (unknown keys rejected)."""
+    cls = get_optimizer_class(name)
+    return cls.config_cls.from_dict(dict(overrides or {}))
+
+
+def create_optimizer(name: str, space, supernet, overrides: dict[str, Any] | None = None, *,
+                     epochs: int, steps_per_epoch: int, seed: int):
+    """Instantiate optimizer ``name`` on ``supernet``."""
+    cls = get_optimizer_class(name)
+    return cls(space, supernet, make_config(name, overrides), epochs=epochs,
+               steps_per_epoch=steps_per_epoch, seed=seed)
+
+
+_loaded = False
+_BUILTIN: list[str] = ["harness.optimizers.darts", "harness.optimizers.gdas", "harness.optimizers.rsws"]
+
+
+def _load_builtin() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import importlib
+
+    for mod in _BUILTIN:
+        importlib.import_module(mod)

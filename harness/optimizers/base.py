@@ -1,0 +1,194 @@
+"""The search-optimizer interface every algorithm implements.
+
+An optimizer owns the supernet's weight trainer and its own architecture
+state. The runner calls ``on_epoch_start``, then ``step`` once per
+(train batch, valid batch) pair, then ``on_epoch_end``; ``select`` returns the
+architecture the optimizer currently picks. Scalars returned by ``step`` are
+0-d device tensors, so a step never synchronises with the host.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from harness.optimizers.parts.weights import WeightTrainer
+from search_spaces import Architecture, SearchSpace
+from search_spaces.errors import ConfigError
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """Supernet-weight training shared by all optimizers (NB-201 search protocol).
+
+    Attributes:
+        w_lr: Initial SGD learning rate, annealed by cosine to ``w_lr_min``.
+        w_momentum: SGD momentum.
+        w_weight_decay: L2 factor of the weights.
+        w_nesterov: Nesterov momentum.
+        grad_clip: Max gradient norm of the weights (<= 0 disables).
+    """
+
+    w_lr: float = 0.025
+    w_lr_min: float = 0.001
+    w_momentum: float = 0.9
+    w_weight_decay: float = 3e-4
+    w_nesterov: bool = False
+    grad_clip: float = 5.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0 and f.name != "grad_clip":
+                raise ConfigError(f"{type(self).__name__}.{f.name} must be >= 0, got {v}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> OptimizerConfig:
+        """Build from a (JSON) dict, rejecting unknown keys."""
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"{cls.__name__}: unknown keys {unknown} (known: {sorted(known)})")
+        conv = {}
+        for k, v in values.items():
+            default = getattr(cls, k, None)
+            conv[k] = tuple(v) if isinstance(default, tuple) and isinstance(v, list) else v
+        return cls(**conv)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class SearchOptimizer(ABC):
+    """Base class: owns the supernet weight trainer and RNGs.
+
+    Args:
+        space: The search space.
+        supernet: Its supernet (on ``device``).
+        config: The optimizer's config dataclass.
+        epochs: Total search epochs (schedules depend on it).
+        steps_per_epoch: Steps per epoch.
+        seed: Seeds this optimizer's private generators.
+    """
+
+    name: ClassVar[str]
+    config_cls: ClassVar[type[OptimizerConfig]] = OptimizerConfig
+    #: Whether the supernet's valid metrics come from ``step`` (else the runner
+    #: may score the current pick separately).
+    description: ClassVar[str] = ""
+
+    def __init__(self, space: SearchSpace, supernet: nn.Module, config: OptimizerConfig, *,
+                 epochs: int, steps_per_epoch: int, seed: int) -> None:
+        self.space, self.supernet, self.config = space, supernet, config
+        self.epochs, self.steps_per_epoch, self.seed = epochs, steps_per_epoch, seed
+        self.device = next(supernet.parameters()).device
+        self.epoch = 0
+        self.weights = WeightTrainer(supernet, config, total_steps=epochs * steps_per_epoch)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed + 7919)
+        self.rng = np.random.default_rng(seed + 104729)
+
+    # -- protocol -------------------------------------------------------
+    @abstractmethod
+    def step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:
+        """One search step; returns 0-d tensors (``train_loss``, ``train_correct``, ...)."""
+
+    def on_epoch_start(self, epoch: int) -> None:
+        """Called before the first step of ``epoch`` (0-based)."""
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch: int) -> dict[str, float]:
+        """Called after the last step of ``epoch``; returns extra trajectory columns."""
+        return {}
+
+    @abstractmethod
+    def current_architecture(self) -> Architecture:
+        """The architecture the optimizer's state currently encodes (argmax rule)."""
+
+    def select(self, eval_batches: list[Batch]) -> Architecture:
+        """The architecture to report now; default ``current_architecture()``.
+
+        Optimizers that pick by supernet accuracy (RS-ws, SETN, ...) use
+        ``eval_batches`` (fixed validation batches) to score candidates.
+        """
+        return self.current_architecture()
+
+    @abstractmethod
+    def sample(self, n: int, rng: np.random.Generator) -> list[Architecture]:
+        """``n`` architectures drawn from the current distribution."""
+
+    def arch_weights(self) -> dict[str, torch.Tensor]:
+        """Normalised mixing weights of the current state (for diagnostics)."""
+        return {k: v.to(self.device) for k, v in self.space.one_hot(self.current_architecture()).items()}
+
+    def arch_parameters(self) -> dict[str, torch.Tensor]:
+        """Raw architecture parameters (empty for weight-only optimizers)."""
+        return {}
+
+    # -- state ----------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue bit-identically."""
+        return {
+            "epoch": self.epoch,
+            "supernet": self.supernet.state_dict(),
+            "weights": self.weights.state_dict(),
+            "generator": self.generator.get_state(),
+            "rng": self.rng.bit_generator.state,
+            "extra": self.extra_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch = state["epoch"]
+        self.supernet.load_state_dict(state["supernet"])
+        self.weights.load_state_dict(state["weights"])
+        self.generator.set_state(state["generator"])
+        self.rng.bit_generator.state = state["rng"]
+        self.load_extra_state(state["extra"])
+
+    def extra_state(self) -> dict[str, Any]:
+        """Subclass state (architecture parameters, their optimizer, ...)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Inverse of ``extra_state``."""
+
+    # -- helpers --------------------------------------------------------
+    def forward(self, x: torch.Tensor, weights: dict[str, torch.Tensor],
+                active: dict[str, list[int]] | None = None) -> torch.Tensor:
+        """Supernet logits; passes ``active`` only when given (not every supernet takes it)."""
+        if active is None or not getattr(self.supernet, "supports_active", False):
+            return self.supernet(x, weights)
+        return self.supernet(x, weights, active=active)
+
+    @staticmethod
+    def metrics(prefix: str, logits: torch.Tensor, y: torch.Tensor, loss: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Device-side loss sum / correct / count of a batch (no host sync)."""
+        n = torch.tensor(float(y.shape[0]), device=y.device)
+        return {f"{prefix}_loss": loss.detach() * n, f"{prefix}_correct": (logits.argmax(-1) == y).sum().float(),
+                f"{prefix}_count": n}
+
+    def score_architectures(self, archs: list[Architecture], batches: list[Batch]) -> torch.Tensor:
+        """Supernet validation accuracy of each arch on ``batches`` (one-shot evaluation), ``[len(archs)]``."""
+        was = self.supernet.training
+        self.supernet.eval()
+        scores = []
+        with torch.no_grad():
+            for a in archs:
+                w = {k: v.to(self.device) for k, v in self.space.one_hot(a).items()}
+                act = _active_of(self.space, a)
+                correct = sum((self.forward(x, w, act).argmax(-1) == y).sum() for x, y in batches)
+                scores.append(correct)
+        self.supernet.train(was)
+        total = sum(int(y.shape[0]) for _, y in batches)
+        return torch.stack([torch.as_tensor(s, device=self.device) for s in scores]).float() / max(total, 1)
+
+
+def _active_of(space: SearchSpace, arch: Architecture) -> dict[str, list[int]]:
+    """Per-row op index of a discrete architecture (an all-zero row gives 0 with weight 0)."""
+    return {k: v.argmax(-1).tolist() for k, v in space.one_hot(arch).items()}

@@ -1,0 +1,1 @@
+"""Small composable parts optimizers are built from (optax-style)."""

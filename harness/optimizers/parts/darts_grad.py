@@ -1,0 +1,88 @@
+"""The DARTS architecture gradient, first and second order (Liu et al., ICLR 2019).
+
+Second order (paper eqs. 6-8): with the virtual step
+``w' = w - xi * (momentum * m + grad_w L_train(w, alpha) + wd * w)`` (the update
+the weight optimizer would make; with momentum and wd 0 this is the paper's
+``w - xi grad_w L_train``),
+
+    grad_alpha L_val(w', alpha) - xi * H v,     v = grad_w' L_val(w', alpha),
+
+where ``H v = grad^2_{alpha,w} L_train(w, alpha) v`` is approximated by the
+central difference ``(grad_alpha L_train(w+, alpha) - grad_alpha L_train(w-, alpha)) / (2 eps)``,
+``w+- = w +- eps v``, ``eps = 0.01 / ||v||``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+#: loss_fn(x, y, alpha) -> scalar loss: builds mixing weights from alpha and runs the supernet.
+LossFn = Callable[[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]], tuple[torch.Tensor, torch.Tensor]]
+
+
+def first_order(loss_fn: LossFn, alpha: dict[str, torch.Tensor], valid: tuple[torch.Tensor, torch.Tensor]):
+    """``(loss, logits, grad_alpha L_val(w, alpha))``."""
+    loss, logits = loss_fn(valid[0], valid[1], alpha)
+    grads = torch.autograd.grad(loss, list(alpha.values()))
+    return loss, logits, dict(zip(alpha.keys(), grads))
+
+
+def second_order(loss_fn: LossFn, alpha: dict[str, torch.Tensor], params: Sequence[torch.Tensor],
+                 train: tuple[torch.Tensor, torch.Tensor], valid: tuple[torch.Tensor, torch.Tensor],
+                 xi: float, momentum: float, weight_decay: float,
+                 momentum_buffers: Sequence[torch.Tensor | None], eps_scale: float = 0.01):
+    """``(loss_val, logits_val, unrolled grad_alpha)`` as in the DARTS paper.
+
+    Args:
+        params: The supernet weights ``w`` (restored on return).
+        xi: Virtual learning rate (DARTS uses the current weight lr).
+        momentum, weight_decay, momentum_buffers: The weight optimizer's, for the virtual step.
+    """
+    keys, a = list(alpha.keys()), list(alpha.values())
+    params = list(params)
+    backup = [p.detach().clone() for p in params]
+    loss_t, _ = loss_fn(train[0], train[1], {k: v.detach() for k, v in alpha.items()})
+    g_t = torch.autograd.grad(loss_t, params, allow_unused=True)
+    try:
+        with torch.no_grad():
+            for p, g, m in zip(params, g_t, momentum_buffers):
+                d = (torch.zeros_like(p) if g is None else g) + weight_decay * p
+                if m is not None:
+                    d = d + momentum * m
+                p.sub_(xi * d)
+        loss_v, logits_v = loss_fn(valid[0], valid[1], alpha)
+        grads = torch.autograd.grad(loss_v, a + params, allow_unused=True)
+        g_alpha = grads[: len(a)]
+        v = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads[len(a):])]
+        eps = eps_scale / torch.sqrt(sum((x * x).sum() for x in v))
+        hvp = _finite_difference_hvp(loss_fn, alpha, params, backup, v, eps, train)
+    finally:
+        with torch.no_grad():
+            for p, b in zip(params, backup):
+                p.copy_(b)
+    return loss_v, logits_v, {k: g - xi * h for k, g, h in zip(keys, g_alpha, hvp)}
+
+
+def _finite_difference_hvp(loss_fn, alpha, params, w0, v, eps, train):
+    out = []
+    for sign in (1.0, -1.0):
+        with torch.no_grad():
+            for p, b, d in zip(params, w0, v):
+                p.copy_(b + sign * eps * d)
+        loss, _ = loss_fn(train[0], train[1], alpha)
+        out.append(torch.autograd.grad(loss, list(alpha.values())))
+    return [(gp - gm) / (2 * eps) for gp, gm in zip(*out)]
+
+
+def cross_entropy_loss(forward: Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor],
+                       mix: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]) -> LossFn:
+    """A ``LossFn`` from a supernet forward and a logits->mixing-weights map."""
+
+    def fn(x, y, alpha):
+        logits = forward(x, mix(alpha))
+        return F.cross_entropy(logits, y), logits
+
+    return fn

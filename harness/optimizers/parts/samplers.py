@@ -1,0 +1,41 @@
+"""Turning architecture logits into mixing weights: softmax, Gumbel, uniform.
+
+All samplers act row-wise on ``[rows, options]`` logits and draw their noise
+from an explicit ``torch.Generator``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def gumbel_noise(shape: torch.Size, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """Standard Gumbel noise ``-log(Exp(1))``."""
+    e = torch.empty(shape, device=device).exponential_(generator=generator)
+    return -e.clamp_min(1e-20).log()
+
+
+def gumbel_softmax_hard(logits: torch.Tensor, tau: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """GDAS sampler: one-hot forward, softmax gradient (straight-through).
+
+    ``probs = softmax((log_softmax(logits) + g) / tau)``; returns
+    ``(one_hot - probs.detach() + probs, index)`` with index ``[rows]``.
+    """
+    g = gumbel_noise(logits.shape, generator, logits.device)
+    probs = torch.softmax((torch.log_softmax(logits, dim=-1) + g) / tau, dim=-1)
+    index = probs.argmax(dim=-1)
+    hard = torch.zeros_like(probs).scatter_(-1, index.unsqueeze(-1), 1.0)
+    return hard - probs.detach() + probs, index
+
+
+def gumbel_softmax_relaxed(logits: torch.Tensor, tau: float, generator: torch.Generator) -> torch.Tensor:
+    """Concrete (relaxed Gumbel-softmax) sample: ``softmax((logits + g) / tau)`` (SNAS)."""
+    g = gumbel_noise(logits.shape, generator, logits.device)
+    return torch.softmax((logits + g) / tau, dim=-1)
+
+
+def linear_tau(epoch: int, epochs: int, tau_max: float, tau_min: float) -> float:
+    """Temperature annealed linearly from ``tau_max`` (epoch 0) to ``tau_min`` (last epoch)."""
+    if epochs <= 1:
+        return tau_min
+    return tau_max - (tau_max - tau_min) * epoch / (epochs - 1)

@@ -1,0 +1,30 @@
+"""Shared fixtures: the real reduced data in ../shared/data, small CPU settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("HARNESS_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+# Two slow cores: one thread per test process keeps timings stable and avoids
+# oversubscription when several suites run at once.
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (real reduced benchmark data); skips when absent."""
+    if not SHARED.is_dir():
+        pytest.skip(f"real reference data not found at {SHARED} (set HARNESS_SHARED_DATA)")
+    return SHARED
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own benchmark cache so nothing leaks into ~/.cache."""
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path_factory.mktemp("cache")))
