@@ -1,0 +1,94 @@
+"""``harness run``: search runs over optimizers x seeds, then a summary table and plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from harness.cli import _progress_printer, cli
+from harness.config import EMBEDDED_EPOCHS, RunConfig
+from search_spaces.errors import ConfigError
+
+DEFAULT_OPTIMIZERS = ("darts", "rsws")
+DEFAULT_SEEDS = (0, 1, 2)
+
+
+def _parse_set(items: tuple[str, ...]) -> dict:
+    out = {}
+    for it in items:
+        key, sep, val = it.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects KEY=VALUE, got {it!r}")
+        try:
+            out[key] = json.loads(val)
+        except json.JSONDecodeError:
+            out[key] = val
+    return out
+
+
+@cli.command("run")
+@click.option("--space", default="s5", show_default=True, help="Search space (see `harness list`).")
+@click.option("--optimizer", "optimizers", multiple=True,
+              help=f"Optimizer(s); several allowed: --optimizer darts gdas. [default: {' '.join(DEFAULT_OPTIMIZERS)}]")
+@click.option("--dataset", default="digits", show_default=True)
+@click.option("--data-dir", default=None, help="Folder with the official dataset files.")
+@click.option("--benchmark", default="s5-digits", show_default=True, help="Ground-truth benchmark, or 'none'.")
+@click.option("--benchmark-file", default=None, help="Official benchmark file/folder (not needed for shipped tables).")
+@click.option("--benchmark-dataset", default=None, help="Dataset name in the benchmark (default: --dataset).")
+@click.option("--benchmark-epochs", default=None, type=int, help="Ground-truth training budget (default: the table's largest).")
+@click.option("--seeds", multiple=True, type=int, help="Seeds; several allowed: --seeds 0 1 2. [default: 0 1 2]")
+@click.option("--epochs", default=EMBEDDED_EPOCHS, show_default=True, type=int)
+@click.option("--batch-size", default=64, show_default=True, type=int)
+@click.option("--channels", default=None, type=int, help="Supernet width (default: the space's protocol).")
+@click.option("--depth", default=None, type=int, help="Cells per stage/stack (default: the space's protocol).")
+@click.option("--track-running-stats", default=None, type=bool, help="Search-BN tracking (default: the space's protocol).")
+@click.option("--subset", default=None, type=int, help="Use only this many images per split.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--set", "overrides", multiple=True, help="Optimizer config override KEY=VALUE (JSON value).")
+@click.option("--out", default="results/runs", show_default=True, type=click.Path(file_okay=False))
+@click.option("--resume", is_flag=True, help="Continue unfinished runs from their last checkpoint.")
+@click.option("--no-summary", is_flag=True, help="Skip the summary table and plot.")
+def run_cmd(space, optimizers, dataset, data_dir, benchmark, benchmark_file, benchmark_dataset, benchmark_epochs,
+            seeds, epochs, batch_size, channels, depth, track_running_stats, subset, device, overrides, out,
+            resume, no_summary) -> None:
+    """Run searches (default: DARTS and RS-ws on S5/digits, 3 seeds) and summarise them."""
+    from harness.runner import SearchRun
+
+    optimizers = optimizers or DEFAULT_OPTIMIZERS
+    seeds = seeds or DEFAULT_SEEDS
+    opt_cfg = _parse_set(overrides)
+    runs = []
+    # Build and validate every config before any work starts.
+    for name in optimizers:
+        for seed in seeds:
+            cfg = RunConfig(space=space, dataset=dataset, benchmark=benchmark, benchmark_file=benchmark_file,
+                            benchmark_dataset=benchmark_dataset, benchmark_epochs=benchmark_epochs,
+                            data_dir=data_dir, optimizer=name, optimizer_config=opt_cfg, seed=seed,
+                            epochs=epochs, batch_size=batch_size, channels=channels, depth=depth,
+                            track_running_stats=track_running_stats, subset=subset, device=device)
+            runs.append(SearchRun(cfg, out, progress=_progress_printer()))
+    for r in runs:
+        was_finished = r.finished
+        final = r.run(resume=resume)
+        tag = "already finished, kept" if was_finished else final["status"]
+        click.echo(f"{r.dir}: {tag}; test acc {_fmt(final.get('gt_test_acc'))}, regret {_fmt(final.get('test_regret'))}")
+    if not no_summary:
+        _summary([r.dir for r in runs], Path(out))
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None or v != v else f"{v:.2f}"
+
+
+def _summary(run_dirs: list[Path], out: Path) -> None:
+    from harness.aggregate import load_runs, summary_table
+    from harness.plots import plot_regret
+
+    runs = load_runs(run_dirs)
+    click.echo("")
+    click.echo(summary_table(runs))
+    png = plot_regret(runs, out / "regret_vs_epoch.png")
+    click.echo(f"\nrun files: {out}/<run id>/ (config.json, trajectory.csv, final.json)")
+    click.echo(f"regret plot: {png}")

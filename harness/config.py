@@ -1,0 +1,94 @@
+"""The run configuration: one frozen dataclass, validated, saved as ``config.json``.
+
+Defaults are the embedded setting (S5 space on scikit-learn's digits against
+the shipped S5 table), so ``harness run`` works with no files at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from search_spaces.errors import ConfigError
+
+EMBEDDED_EPOCHS = 20
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One search run: (space, benchmark, dataset, optimizer, config, seed).
+
+    Attributes:
+        space: Registered space name.
+        dataset: Dataset the supernet is trained on (``digits``, ``cifar10``, ...).
+        benchmark: Registered benchmark for ground truth, or ``"none"``.
+        benchmark_file: Official raw file / table for the benchmark (None: shipped table).
+        benchmark_dataset: Dataset name in the benchmark (None: same as ``dataset``).
+        benchmark_epochs: Training budget of the ground truth (None: the table's
+            largest; the resolved value is what ``config.json`` records).
+        benchmark_seed: Seed aggregation of ground-truth queries ("mean" or a seed).
+        data_dir: Folder with the official dataset files (not needed for digits).
+        optimizer: Registered optimizer name.
+        optimizer_config: Overrides of the optimizer's config dataclass.
+        seed: Seeds weights, data order and the optimizer's generators.
+        epochs: Search epochs.
+        batch_size: Search batch size (train and valid).
+        channels, depth: Supernet size overrides (None: the space's protocol size).
+        track_running_stats: Search-BN override (None: the space's protocol choice).
+        subset: Keep only this many images per split (tests, smoke runs).
+        select_batches: Validation batches used when an optimizer scores candidates.
+        device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+    """
+
+    space: str = "s5"
+    dataset: str = "digits"
+    benchmark: str = "s5-digits"
+    benchmark_file: str | None = None
+    benchmark_dataset: str | None = None
+    benchmark_epochs: int | None = None
+    benchmark_seed: str = "mean"
+    data_dir: str | None = None
+    optimizer: str = "darts"
+    optimizer_config: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    epochs: int = EMBEDDED_EPOCHS
+    batch_size: int = 64
+    channels: int | None = None
+    depth: int | None = None
+    track_running_stats: bool | None = None
+    subset: int | None = None
+    select_batches: int = 2
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "select_batches"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        for name in ("channels", "depth", "subset", "benchmark_epochs"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or v < 1):
+                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if not isinstance(self.optimizer_config, dict):
+            raise ConfigError("optimizer_config must be a mapping")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunConfig:
+        """Build from a JSON dict; unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"run config: unknown keys {unknown} (known: {sorted(known)})")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def run_id(self) -> str:
+        """Stable id: readable prefix + hash of every field but the seed."""
+        body = {k: v for k, v in self.to_dict().items() if k not in ("seed", "device")}
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:8]
+        return f"{self.optimizer}-{self.space}-{self.dataset}-seed{self.seed}-{digest}"

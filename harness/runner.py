@@ -1,0 +1,259 @@
+"""One search run, end to end, in its own directory.
+
+Files, in the order they appear:
+- ``config.json``: the run config plus everything resolved from it (supernet
+  size, the optimizer's full config, ground-truth columns, versions);
+- ``trajectory.csv``: one row per finished epoch (rewritten atomically);
+- ``checkpoint.pt``: checksummed state after every epoch (resume point);
+- ``final.json``: written last; its presence marks the run finished, and a
+  finished run is never touched again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from harness.config import RunConfig
+from harness.data import load_dataset, search_streams
+from harness.ground_truth import GroundTruth
+from harness.optimizers import create_optimizer, make_config
+from search_spaces import get_space
+from search_spaces.errors import ConfigError, UserError
+from search_spaces.io import atomic_write_json, atomic_write_text
+
+BASE_COLUMNS = ["epoch", "wall_seconds", "arch", "train_loss", "train_acc", "valid_loss", "valid_acc",
+                "gt_valid_acc", "gt_test_acc", "test_regret"]
+
+
+class RunExistsError(UserError):
+    """The run directory holds another config, or an unfinished run without ``--resume``."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda if available else cpu; validates the name."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r} (use cpu, cuda, cuda:N or auto)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} requested but CUDA is not available")
+    return dev
+
+
+class SearchRun:
+    """Prepares and executes one run (see module docstring for the files).
+
+    Args:
+        config: The run config.
+        out_root: Folder that holds run directories; this run's is ``out_root / config.run_id()``.
+        progress: Called with one line per epoch (None: silent).
+    """
+
+    def __init__(self, config: RunConfig, out_root: str | Path,
+                 progress: Callable[[str], None] | None = None) -> None:
+        self.config = config
+        self.dir = Path(out_root) / config.run_id()
+        self.progress = progress or (lambda _line: None)
+        self.device = resolve_device(config.device)
+        self.space = get_space(config.space)
+        make_config(config.optimizer, config.optimizer_config)  # fail on bad names/keys before any work
+        self.gt = GroundTruth.create(config, self.space)
+
+    # -- public ---------------------------------------------------------
+    @property
+    def finished(self) -> bool:
+        return (self.dir / "final.json").is_file()
+
+    def run(self, resume: bool = False) -> dict[str, Any]:
+        """Execute (or resume) the run; returns the contents of ``final.json``."""
+        import json
+
+        if self.finished:
+            return json.loads((self.dir / "final.json").read_text())
+        self._check_dir(resume)
+        c = self.config
+        splits = load_dataset(c.dataset, c.data_dir, self.device, subset=c.subset)
+        net_cfg = self.space.default_config().with_overrides(
+            channels=c.channels, depth=c.depth, track_running_stats=c.track_running_stats,
+            num_classes=splits.num_classes, in_channels=splits.in_channels, input_size=splits.input_size)
+        torch.manual_seed(c.seed)
+        supernet = self.space.build_supernet(net_cfg).to(self.device)
+        train_s, valid_s = search_streams(splits, c.batch_size, c.seed, self.device)
+        steps = min(train_s.epoch_len, valid_s.epoch_len)
+        if steps < 1:
+            raise ConfigError(f"batch size {c.batch_size} exceeds the search split ({len(splits.search_train[1])} images)")
+        opt = create_optimizer(c.optimizer, self.space, supernet, c.optimizer_config,
+                               epochs=c.epochs, steps_per_epoch=steps, seed=c.seed)
+        eval_batches = _fixed_batches(splits, c.batch_size, c.select_batches)
+
+        rows: list[dict[str, Any]] = []
+        start, elapsed = 0, 0.0
+        ckpt = self.dir / "checkpoint.pt"
+        if ckpt.exists():
+            try:
+                state = load_checkpoint(ckpt)
+            except CheckpointError as e:
+                raise UserError(f"{e}; delete {ckpt} to restart the run from scratch") from None
+            opt.load_state_dict(state["optimizer"])
+            train_s.load_state_dict(state["train_stream"])
+            valid_s.load_state_dict(state["valid_stream"])
+            torch.set_rng_state(state["torch_rng"])
+            rows, start, elapsed = state["rows"], state["epoch"] + 1, state["elapsed"]
+            self._write_trajectory(rows)
+        else:
+            self._write_config(net_cfg, opt, steps, splits)
+
+        status, reason = "finished", None
+        for epoch in range(start, c.epochs):
+            t0 = time.perf_counter()
+            opt.on_epoch_start(epoch)
+            sums: dict[str, torch.Tensor] = {}
+            for _ in range(steps):
+                out = opt.step(train_s.next(), valid_s.next())
+                for k, v in out.items():
+                    sums[k] = sums[k] + v.detach() if k in sums else v.detach().clone()
+            extra = opt.on_epoch_end(epoch)
+            arch = opt.select(eval_batches)
+            elapsed += time.perf_counter() - t0
+            row = self._row(epoch, elapsed, arch, sums, steps, extra)
+            rows.append(row)
+            self._write_trajectory(rows)
+            save_checkpoint(ckpt, {"optimizer": opt.state_dict(), "train_stream": train_s.state_dict(),
+                                   "valid_stream": valid_s.state_dict(), "torch_rng": torch.get_rng_state(),
+                                   "rows": rows, "epoch": epoch, "elapsed": elapsed})
+            self.progress(_progress_line(c, epoch, row))
+            reason = _divergence(row, opt)
+            if reason:
+                status = "diverged"
+                break
+        final = self._final(rows, status, reason, elapsed)
+        atomic_write_json(self.dir / "final.json", final)
+        ckpt.unlink(missing_ok=True)  # the trajectory and final.json hold the results
+        return final
+
+    # -- internals ------------------------------------------------------
+    def _check_dir(self, resume: bool) -> None:
+        import json
+
+        cfg_p = self.dir / "config.json"
+        if cfg_p.exists():
+            saved = json.loads(cfg_p.read_text()).get("run", {})
+            if saved != _jsonable(self.config.to_dict()):
+                raise RunExistsError(f"{self.dir} belongs to a different config; choose another --out")
+            if not resume:
+                raise RunExistsError(f"{self.dir} holds an unfinished run; pass --resume to continue it")
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def _write_config(self, net_cfg, opt, steps: int, splits) -> None:
+        from dataclasses import asdict
+
+        atomic_write_json(self.dir / "config.json", {
+            "run_id": self.config.run_id(),
+            "run": _jsonable(self.config.to_dict()),
+            "resolved": {
+                "supernet": asdict(net_cfg),
+                "optimizer": _jsonable(opt.config.to_dict()),
+                "steps_per_epoch": steps,
+                "ground_truth": self.gt.describe(),
+                "search_split_sizes": {"train": int(len(splits.search_train[1])),
+                                       "valid": int(len(splits.search_valid[1]))},
+                "device": str(self.device),
+            },
+            "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                         "numpy": np.__version__, "harness": _harness_version()},
+        })
+
+    def _row(self, epoch, elapsed, arch, sums, steps, extra) -> dict[str, Any]:
+        host = {k: float(v) for k, v in sums.items()}  # the one host sync of the epoch
+
+        def ratio(a: str, b: str) -> float:
+            return host[a] / host[b] if host.get(b) else math.nan
+
+        gt = self.gt.evaluate(arch)
+        row = {"epoch": epoch, "wall_seconds": round(elapsed, 3), "arch": self.space.to_str(arch),
+               "train_loss": ratio("train_loss", "train_count"), "train_acc": 100 * ratio("train_correct", "train_count"),
+               "valid_loss": ratio("valid_loss", "valid_count"), "valid_acc": 100 * ratio("valid_correct", "valid_count"),
+               **gt}
+        skip = {"train_loss", "train_correct", "train_count", "valid_loss", "valid_correct", "valid_count"}
+        for k, v in sorted(host.items()):
+            if k not in skip:
+                row[k] = v / steps
+        row.update({k: float(v) for k, v in extra.items()})
+        return row
+
+    def _write_trajectory(self, rows: list[dict[str, Any]]) -> None:
+        cols = list(BASE_COLUMNS) + sorted({k for r in rows for k in r} - set(BASE_COLUMNS))
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        atomic_write_text(self.dir / "trajectory.csv", buf.getvalue())
+
+    def _final(self, rows, status, reason, elapsed) -> dict[str, Any]:
+        last = rows[-1] if rows else {}
+        return {"run_id": self.config.run_id(), "status": status, "reason": reason,
+                "epochs_completed": len(rows), "search_seconds": round(elapsed, 3),
+                "arch": last.get("arch"), "gt_valid_acc": last.get("gt_valid_acc"),
+                "gt_test_acc": last.get("gt_test_acc"), "test_regret": last.get("test_regret"),
+                "diverged_epoch": rows[-1]["epoch"] if status == "diverged" else None,
+                "ground_truth": self.gt.describe()}
+
+
+def _fixed_batches(splits, batch_size: int, n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The first ``n`` batches of the search-valid split, normalised, without augmentation."""
+    from harness.data import normalize
+
+    x, y = splits.search_valid
+    out = []
+    for i in range(n):
+        sl = slice(i * batch_size, (i + 1) * batch_size)
+        if sl.start >= len(y):
+            break
+        out.append((normalize(x[sl], splits.mean, splits.std), y[sl]))
+    return out
+
+
+def _divergence(row: dict[str, Any], opt) -> str | None:
+    if not math.isfinite(row["train_loss"]):
+        return f"non-finite training loss at epoch {row['epoch']}"
+    for k, v in opt.arch_parameters().items():
+        if not bool(torch.isfinite(v).all()):
+            return f"non-finite architecture parameters ({k}) at epoch {row['epoch']}"
+        if float(v.detach().abs().max()) > 1e6:
+            return f"architecture parameters ({k}) exploded (|alpha| > 1e6) at epoch {row['epoch']}"
+    return None
+
+
+def _progress_line(c: RunConfig, epoch: int, row: dict[str, Any]) -> str:
+    reg = row.get("test_regret")
+    reg_s = f"regret {reg:6.2f}" if isinstance(reg, float) and math.isfinite(reg) else "regret   n/a"
+    return (f"[{c.optimizer} seed {c.seed}] epoch {epoch + 1:3d}/{c.epochs}  "
+            f"train {row['train_acc']:5.1f}%  valid {row['valid_acc']:5.1f}%  {reg_s}  {row['arch']}")
+
+
+def _jsonable(d: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(d, default=str))
+
+
+def _harness_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("nas-harness")
+    except Exception:
+        return "unknown"
