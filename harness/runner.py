@@ -142,7 +142,7 @@ class SearchRun:
         final = self._final(rows, status, reason, elapsed)
         atomic_write_json(self.dir / "final.json", final)
         ckpt.unlink(missing_ok=True)  # the trajectory and final.json hold the results
-        return final
+        return json.loads((self.dir / "final.json").read_text())
 
     # -- internals ------------------------------------------------------
     def _check_dir(self, resume: bool) -> None:

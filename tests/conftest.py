@@ -28,3 +28,27 @@ def shared_data() -> Path:
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own benchmark cache so nothing leaks into ~/.cache."""
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+def write_cifar10_batches(npz_path: Path, out: Path, n_train: int | None = None) -> Path:
+    """Write ``out/cifar-10-batches-py`` in the official pickle format from the real partial images."""
+    import pickle
+
+    import numpy as np
+
+    z = np.load(npz_path)
+    xt, yt = z["x_train"][:n_train], z["y_train"][:n_train]
+    d = out / "cifar-10-batches-py"
+    d.mkdir(parents=True, exist_ok=True)
+    for i, idx in enumerate(np.array_split(np.arange(len(yt)), 5), start=1):
+        with open(d / f"data_batch_{i}", "wb") as f:
+            pickle.dump({b"data": xt[idx].reshape(len(idx), -1), b"labels": yt[idx].tolist()}, f)
+    with open(d / "test_batch", "wb") as f:
+        pickle.dump({b"data": z["x_test"].reshape(len(z["x_test"]), -1), b"labels": z["y_test"].tolist()}, f)
+    return out
+
+
+@pytest.fixture(scope="session")
+def cifar10_dir(shared_data, tmp_path_factory) -> Path:
+    """A small CIFAR-10 folder in the official python-batch format, made of real images."""
+    return write_cifar10_batches(shared_data / "cifar" / "cifar10_partial.npz", tmp_path_factory.mktemp("cifar"))

@@ -1,0 +1,84 @@
+"""Runner: files, determinism, resume after an interruption, never overwriting a finished run."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from harness.config import RunConfig
+from harness.runner import RunExistsError, SearchRun
+from search_spaces.errors import ConfigError
+
+
+def _cfg(**kw) -> RunConfig:
+    base = dict(space="nb201", dataset="digits", benchmark="none", optimizer="darts", epochs=3,
+                batch_size=32, subset=128, channels=4, depth=1)
+    base.update(kw)
+    return RunConfig(**base)
+
+
+def _traj(root, cfg):
+    t = pd.read_csv(root / cfg.run_id() / "trajectory.csv")
+    return t.drop(columns=["wall_seconds"])
+
+
+class Interrupt(Exception):
+    pass
+
+
+@pytest.mark.parametrize("optimizer", ["darts", "gdas", "rsws"])
+def test_same_seed_same_trajectory_and_resume(optimizer, tmp_path):
+    cfg = _cfg(optimizer=optimizer, optimizer_config={"n_candidates": 4} if optimizer == "rsws" else {})
+    SearchRun(cfg, tmp_path / "a").run()
+    SearchRun(cfg, tmp_path / "b").run()
+    pd.testing.assert_frame_equal(_traj(tmp_path / "a", cfg), _traj(tmp_path / "b", cfg))
+
+    def crash(line: str) -> None:
+        if "epoch   2/" in line:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        SearchRun(cfg, tmp_path / "c", progress=crash).run()
+    assert not (tmp_path / "c" / cfg.run_id() / "final.json").exists()
+    with pytest.raises(RunExistsError, match="--resume"):
+        SearchRun(cfg, tmp_path / "c").run()
+    SearchRun(cfg, tmp_path / "c").run(resume=True)
+    pd.testing.assert_frame_equal(_traj(tmp_path / "a", cfg), _traj(tmp_path / "c", cfg))
+
+
+def test_files_and_finished_run_not_overwritten(tmp_path):
+    cfg = _cfg(epochs=1)
+    run = SearchRun(cfg, tmp_path)
+    final = run.run()
+    d = tmp_path / cfg.run_id()
+    conf = json.loads((d / "config.json").read_text())
+    assert conf["run"]["optimizer"] == "darts" and conf["resolved"]["optimizer"]["arch_lr"] == 3e-4
+    assert set(pd.read_csv(d / "trajectory.csv").columns) >= {
+        "epoch", "wall_seconds", "arch", "train_loss", "train_acc", "valid_loss", "valid_acc",
+        "gt_valid_acc", "gt_test_acc", "test_regret"}
+    mtime = (d / "final.json").stat().st_mtime_ns
+    assert SearchRun(cfg, tmp_path).run() == final
+    assert (d / "final.json").stat().st_mtime_ns == mtime
+
+
+def test_different_config_in_same_dir_is_refused(tmp_path):
+    cfg = _cfg(epochs=1)
+    d = tmp_path / cfg.run_id()
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps({"run": {"optimizer": "other"}}))
+    with pytest.raises(RunExistsError, match="different config"):
+        SearchRun(cfg, tmp_path).run()
+
+
+@pytest.mark.parametrize("bad", [dict(epochs=0), dict(batch_size=-1), dict(seed=-3), dict(channels=0)])
+def test_invalid_config_values(bad):
+    with pytest.raises(ConfigError):
+        _cfg(**bad)
+
+
+def test_unknown_optimizer_key_fails_before_work(tmp_path):
+    with pytest.raises(ConfigError, match="unknown keys"):
+        SearchRun(_cfg(optimizer_config={"arch_lrr": 1.0}), tmp_path)
+    assert not any(tmp_path.iterdir())
