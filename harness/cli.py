@@ -86,7 +86,7 @@ def _import_commands() -> None:
         importlib.import_module(mod)
 
 
-_COMMANDS = ["harness.commands.run", "harness.commands.info"]
+_COMMANDS = ["harness.commands.run", "harness.commands.info", "harness.commands.tabulate"]
 _import_commands()
 
 if __name__ == "__main__":

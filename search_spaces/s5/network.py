@@ -1,0 +1,99 @@
+"""S5 networks: the supernet (mixed edges) and the discrete network share one skeleton.
+
+Skeleton (DARTS): stem 3x3 conv to 3C, ``depth`` cells with reduction cells at
+``depth // 3`` and ``2 * depth // 3`` (channels double there), global pooling,
+linear head. A cell preprocesses c_{k-2} (FactorizedReduce after a reduction)
+and c_{k-1} with 1x1 ReLU-Conv-BN, then runs the 4 edges of ``space.EDGES``.
+
+Supernet ``forward(x, weights, active=None)``: ``weights["cell"]`` is ``[4, 3]``
+or per-example ``[B, 4, 3]`` (already normalised); ``active["cell"]`` optionally
+names one op per edge, skipping the others (equal to the dense result for
+one-hot weights).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from search_spaces.architecture import Architecture
+from search_spaces.s5.ops import FactorizedReduce, ReLUConvBN, make_op
+from search_spaces.s5.space import EDGES, OPS
+from search_spaces.space import SupernetConfig
+
+_NODE = {"k-2": 0, "k-1": 1, "n0": 2}
+
+
+class Cell(nn.Module):
+    """One S5 cell; ``arch`` None builds all ops per edge (supernet), else only the chosen one."""
+
+    def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool,
+                 affine: bool, track: bool, arch: Architecture | None) -> None:
+        super().__init__()
+        self.pre0 = FactorizedReduce(c_pp, c, affine, track) if reduction_prev else ReLUConvBN(c_pp, c, 1, 1, affine, track)
+        self.pre1 = ReLUConvBN(c_p, c, 1, 1, affine, track)
+        self.arch = arch
+        self.edges = nn.ModuleList()
+        for e, (_, src) in enumerate(EDGES):
+            stride = 2 if reduction and src in ("k-2", "k-1") else 1
+            names = OPS if arch is None else (OPS[arch.choices[e]],)
+            self.edges.append(nn.ModuleList(make_op(n, c, stride, affine, track) for n in names))
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, w: torch.Tensor | None,
+                active: Sequence[int] | None) -> torch.Tensor:
+        states = [self.pre0(s0), self.pre1(s1)]
+        nodes: dict[str, torch.Tensor] = {}
+        for target in ("n0", "n1"):
+            acc = 0.0
+            for e, (tgt, src) in enumerate(EDGES):
+                if tgt != target:
+                    continue
+                h = states[_NODE[src]] if src != "n0" else nodes["n0"]
+                acc = acc + self._edge(e, h, w, active)
+            nodes[target] = acc
+        return torch.cat([nodes["n0"], nodes["n1"]], dim=1)
+
+    def _edge(self, e: int, h: torch.Tensor, w: torch.Tensor | None, active: Sequence[int] | None) -> torch.Tensor:
+        ops = self.edges[e]
+        if w is None:  # discrete network
+            return ops[0](h)
+        ks = range(len(OPS)) if active is None else (active[e],)
+        out = 0.0
+        for k in ks:
+            c = w[..., e, k]
+            c = c.view(-1, 1, 1, 1) if c.dim() == 1 else c
+            out = out + c * ops[k](h)
+        return out
+
+
+class S5Network(nn.Module):
+    """S5 supernet (``arch`` None) or discrete network: ``[B, C_in, H, W] -> [B, K]``."""
+
+    supports_active = True
+
+    def __init__(self, config: SupernetConfig, arch: Architecture | None) -> None:
+        super().__init__()
+        c, depth = config.channels, config.depth
+        self.arch, self.config = arch, config
+        self.stem = nn.Sequential(nn.Conv2d(config.in_channels, 3 * c, 3, padding=1, bias=False), nn.BatchNorm2d(3 * c))
+        c_pp, c_p, c_cur, red_prev = 3 * c, 3 * c, c, False
+        self.cells = nn.ModuleList()
+        reductions = {depth // 3, 2 * depth // 3} if depth >= 3 else set()
+        for i in range(depth):
+            red = i in reductions
+            if red:
+                c_cur *= 2
+            self.cells.append(Cell(c_pp, c_p, c_cur, red, red_prev, config.affine, config.track_running_stats, arch))
+            c_pp, c_p, red_prev = c_p, 2 * c_cur, red
+        self.classifier = nn.Linear(c_p, config.num_classes)
+
+    def forward(self, x: torch.Tensor, weights: dict[str, torch.Tensor] | None = None,
+                active: dict[str, Sequence[int]] | None = None) -> torch.Tensor:
+        w = None if self.arch is not None else weights["cell"]
+        act = None if active is None else [int(a) for a in active["cell"]]
+        s0 = s1 = self.stem(x)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1, w, act)
+        return self.classifier(s1.mean(dim=(2, 3)))
