@@ -83,9 +83,10 @@ class SearchRun:
 
         if self.finished:
             return json.loads((self.dir / "final.json").read_text())
-        self._check_dir(resume)
         c = self.config
+        # load the data first: a bad data folder must leave nothing behind
         splits = load_dataset(c.dataset, c.data_dir, self.device, subset=c.subset)
+        self._check_dir(resume)
         net_cfg = self.space.default_config().with_overrides(
             channels=c.channels, depth=c.depth, track_running_stats=c.track_running_stats,
             num_classes=splits.num_classes, in_channels=splits.in_channels, input_size=splits.input_size)

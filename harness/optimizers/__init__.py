@@ -49,7 +49,8 @@ def create_optimizer(name: str, space, supernet, overrides: dict[str, Any] | Non
 
 
 _loaded = False
-_BUILTIN: list[str] = ["harness.optimizers.darts", "harness.optimizers.gdas", "harness.optimizers.rsws"]
+_BUILTIN: list[str] = ["harness.optimizers.darts", "harness.optimizers.gdas", "harness.optimizers.rsws",
+                       "harness.optimizers.sdarts", "harness.optimizers.snas", "harness.optimizers.drnas"]
 
 
 def _load_builtin() -> None:

@@ -40,8 +40,11 @@ class WeightTrainer:
 
     def step(self, loss: torch.Tensor) -> None:
         """Backward ``loss`` into the weights only, clip, and update."""
+        self.apply_grads(torch.autograd.grad(loss, self.params, allow_unused=True))
+
+    def apply_grads(self, grads) -> None:
+        """Clip and apply precomputed gradients (one per parameter, None allowed)."""
         self.opt.zero_grad(set_to_none=True)
-        grads = torch.autograd.grad(loss, self.params, allow_unused=True)
         for p, g in zip(self.params, grads):
             p.grad = g
         if self.config.grad_clip > 0:

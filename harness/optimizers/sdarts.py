@@ -1,0 +1,66 @@
+"""SDARTS-RS and SDARTS-ADV (Chen & Hsieh, ICML 2020): smoothing the weight step.
+
+DARTS (first order) where the supernet-weight step sees perturbed mixing
+weights: random ``U(-eps, eps)`` noise (RS) or a 7-step PGD attack in the
+L-infinity ball (ADV). ``eps`` ramps linearly from ``eps_start`` (0.03) to
+``eps_end`` (0.3) over the search, as in the reference code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from harness.optimizers import register_optimizer
+from harness.optimizers.base import Batch
+from harness.optimizers.darts import Darts, DartsConfig
+from harness.optimizers.parts import darts_grad
+from harness.optimizers.parts.perturb import epsilon_schedule, pgd_linf, random_smoothing
+
+
+@dataclass(frozen=True)
+class SdartsConfig(DartsConfig):
+    eps_start: float = 0.03
+    eps_end: float = 0.3
+    pgd_steps: int = 7
+
+
+class _Sdarts(Darts):
+    config_cls = SdartsConfig
+    adversarial = False
+
+    @property
+    def epsilon(self) -> float:
+        c = self.config
+        return epsilon_schedule(self.epoch, self.epochs, c.eps_start, c.eps_end)
+
+    def step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:
+        loss_fn = darts_grad.cross_entropy_loss(self.supernet, self.mix)
+        loss_v, logits_v, grads = darts_grad.first_order(loss_fn, self.alpha.tensors(), valid)
+        self.arch_update(grads)
+        clean = {k: v.detach() for k, v in self.mix(self.alpha.tensors()).items()}
+        if self.adversarial:
+            w = pgd_linf(clean, lambda a: F.cross_entropy(self.supernet(train[0], a), train[1]),
+                         self.epsilon, self.config.pgd_steps, self.generator)
+        else:
+            w = random_smoothing(clean, self.epsilon, self.generator)
+        logits = self.supernet(train[0], {k: v.detach() for k, v in w.items()})
+        loss = F.cross_entropy(logits, train[1])
+        self.weights.step(loss)
+        return {**self.metrics("train", logits, train[1], loss), **self.metrics("valid", logits_v, valid[1], loss_v),
+                "epsilon": torch.tensor(self.epsilon)}
+
+
+@register_optimizer("sdarts-rs")
+class SdartsRS(_Sdarts):
+    name = "sdarts-rs"
+    description = "SDARTS-RS: random smoothing of the weight step (Chen & Hsieh 2020)"
+
+
+@register_optimizer("sdarts-adv")
+class SdartsADV(_Sdarts):
+    name = "sdarts-adv"
+    adversarial = True
+    description = "SDARTS-ADV: PGD-perturbed weight step (Chen & Hsieh 2020)"

@@ -1,0 +1,63 @@
+"""CLI: listing, JSON queries, one-line user errors with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from harness.cli import _expand_variadic
+
+ALL_SKIP = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
+
+
+def harness(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=600)
+
+
+def test_list_names_everything():
+    r = harness("list")
+    assert r.returncode == 0, r.stderr
+    for needle in ("nb201", "15,625 architectures", "s5", "81 architectures", "darts", "darts-2nd", "gdas",
+                   "rsws", "digits", "cifar10", "ImageNet16-120", "s5-digits"):
+        assert needle in r.stdout
+
+
+def test_query_json(shared_data):
+    r = harness("query", "--benchmark", "nb201", "--file", str(shared_data / "nb201"), "--arch", ALL_SKIP,
+                "--dataset", "cifar10", "--split", "test", "--epochs", "200")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["value"] == pytest.approx(54.2967, abs=1e-3) and d["index"] == 1835
+    assert d["optimum"] == pytest.approx(94.3733, abs=1e-3)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["run", "--optimizer", "dartz"], "unknown optimizer 'dartz'; did you mean 'darts'"),
+    (["run", "--space", "nb2O1", "--benchmark", "none"], "unknown space"),
+    (["run", "--dataset", "cifar10", "--space", "nb201", "--benchmark", "none", "--data-dir", "/nonexistent"],
+     "does not exist"),
+    (["run", "--epochs", "-1"], "epochs must be a positive integer"),
+    (["run", "--set", "arch_lrr=1"], "unknown keys ['arch_lrr']"),
+    (["query", "--benchmark", "s5-digits", "--arch", "|bad|", "--dataset", "digits", "--split", "test"],
+     "malformed S5 architecture string"),
+    (["query", "--benchmark", "nb201", "--file", "/no/such.pth", "--arch", ALL_SKIP, "--dataset", "cifar10",
+      "--split", "test"], "does not exist"),
+    (["run", "--bogus-option"], "No such option"),
+])
+def test_user_errors_are_one_line_exit_2(args, needle, tmp_path):
+    r = harness(*args, "--out", str(tmp_path)) if args[0] == "run" else harness(*args)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln]
+    assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], r.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_variadic_options():
+    assert _expand_variadic(["run", "--seeds", "0", "1", "2", "--optimizer", "darts", "gdas", "--epochs", "3"]) == [
+        "run", "--seeds", "0", "--seeds", "1", "--seeds", "2", "--optimizer", "darts", "--optimizer", "gdas",
+        "--epochs", "3"]
