@@ -86,7 +86,8 @@ def _import_commands() -> None:
         importlib.import_module(mod)
 
 
-_COMMANDS = ["harness.commands.run", "harness.commands.info", "harness.commands.tabulate"]
+_COMMANDS = ["harness.commands.run", "harness.commands.info", "harness.commands.tabulate",
+             "harness.commands.baseline"]
 _import_commands()
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from harness.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from harness.config import RunConfig
 from harness.data import load_dataset, search_streams
 from harness.ground_truth import GroundTruth
-from harness.optimizers import create_optimizer, make_config
+from harness.optimizers import create_optimizer, make_config, supernet_overrides
 from search_spaces import get_space
 from search_spaces.errors import ConfigError, UserError
 from search_spaces.io import atomic_write_json, atomic_write_text
@@ -89,7 +89,8 @@ class SearchRun:
         self._check_dir(resume)
         net_cfg = self.space.default_config().with_overrides(
             channels=c.channels, depth=c.depth, track_running_stats=c.track_running_stats,
-            num_classes=splits.num_classes, in_channels=splits.in_channels, input_size=splits.input_size)
+            num_classes=splits.num_classes, in_channels=splits.in_channels, input_size=splits.input_size,
+            **supernet_overrides(c.optimizer, c.optimizer_config))
         torch.manual_seed(c.seed)
         supernet = self.space.build_supernet(net_cfg).to(self.device)
         train_s, valid_s = search_streams(splits, c.batch_size, c.seed, self.device)

@@ -53,6 +53,9 @@ class ParamGroup:
 class SupernetConfig:
     """Size and input of a supernet or discrete network.
 
+    Optional weight keys a supernet may accept besides the groups: ``"edge_norm:<group>"``
+    ``[rows]`` multiplies each edge's output (PC-DARTS edge normalisation).
+
     ``channels`` and ``depth`` are space-specific (NB-201: stem width and cells
     per stage; DARTS: initial channels and total cells; NB-101: stack width and
     cells per stack). ``track_running_stats`` controls BN in the search network.
@@ -65,9 +68,12 @@ class SupernetConfig:
     input_size: int = 32
     track_running_stats: bool = False
     affine: bool = False
+    #: K of partial-channel connections (PC-DARTS): mixed ops see C/K channels,
+    #: the rest bypasses them, followed by a channel shuffle. 1 = all channels.
+    partial_channels: int = 1
 
     def __post_init__(self) -> None:
-        for f in ("channels", "depth", "num_classes", "in_channels", "input_size"):
+        for f in ("channels", "depth", "num_classes", "in_channels", "input_size", "partial_channels"):
             if getattr(self, f) < 1:
                 raise ConfigError(f"supernet config: {f} must be >= 1, got {getattr(self, f)}")
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from harness.config import RunConfig
-from harness.optimizers import create_optimizer, list_optimizers
+from harness.optimizers import create_optimizer, list_optimizers, supernet_overrides
 from harness.optimizers.parts.samplers import gumbel_softmax_hard, linear_tau
 from harness.runner import SearchRun
 from search_spaces import SupernetConfig, get_space, list_spaces
@@ -27,7 +27,8 @@ def _tiny(space: str) -> dict:
 def test_optimizer_on_real_cifar(optimizer, cifar10_dir, tmp_path):
     cfg = RunConfig(space="nb201", dataset="cifar10", data_dir=str(cifar10_dir), benchmark="none",
                     optimizer=optimizer, epochs=2, batch_size=32, subset=160, channels=4, depth=1,
-                    optimizer_config={"n_candidates": 5} if optimizer == "rsws" else {})
+                    optimizer_config={"n_candidates": 5} if optimizer in ("rsws", "enas", "setn") else
+                    {"partial_channels": 2, "warmup_epochs": 1} if optimizer == "pc-darts" else {})
     final = SearchRun(cfg, tmp_path).run()
     assert final["status"] == "finished" and final["epochs_completed"] == 2
     traj = pd.read_csv(tmp_path / cfg.run_id() / "trajectory.csv")
@@ -42,10 +43,13 @@ def test_optimizer_on_real_cifar(optimizer, cifar10_dir, tmp_path):
 @pytest.mark.parametrize("optimizer", list_optimizers())
 def test_every_optimizer_on_every_space(space_name, optimizer):
     space = get_space(space_name)
-    cfg = space.default_config().with_overrides(num_classes=3, in_channels=1, input_size=8, **_tiny(space_name))
+    over = {"n_candidates": 3} if optimizer in ("rsws", "enas", "setn") else {}
+    if optimizer == "pc-darts":
+        over = {"partial_channels": 2, "warmup_epochs": 1}
+    cfg = space.default_config().with_overrides(num_classes=3, in_channels=1, input_size=8, **_tiny(space_name),
+                                                **supernet_overrides(optimizer, over))
     torch.manual_seed(0)
     net = space.build_supernet(cfg)
-    over = {"n_candidates": 3} if optimizer == "rsws" else {}
     opt = create_optimizer(optimizer, space, net, over, epochs=2, steps_per_epoch=2, seed=0)
     g = torch.Generator().manual_seed(0)
     batch = lambda: (torch.randn(8, 1, 8, 8, generator=g), torch.randint(0, 3, (8,), generator=g))  # noqa: E731

@@ -1,8 +1,15 @@
-"""Data: official-format readers, NB-201 splits, on-device batches and augmentation."""
+"""Data: official-format readers, NB-201 splits, on-device augmentation and resumable batch streams.
 
-from harness.data.augment import AUGMENT, AugmentSpec, augment, normalize
-from harness.data.datasets import DATASETS, DatasetSplits, list_datasets, load_dataset, stratified_split
-from harness.data.loader import BatchStream, search_streams
+Datasets are held whole as tensors on the run's device; augmentation is
+batched tensor ops there; every random draw comes from an explicit
+``torch.Generator``. See ``datasets`` for the split table.
+"""
 
-__all__ = ["AUGMENT", "DATASETS", "AugmentSpec", "BatchStream", "DatasetSplits", "augment", "list_datasets",
-           "load_dataset", "normalize", "search_streams", "stratified_split"]
+from harness.data.augment import AUGMENT, AugmentSpec, augment, augment_and_normalize, augment_spec, normalize
+from harness.data.datasets import DATASETS, SPLITS, DatasetInfo, DatasetSplits, list_datasets, load_dataset
+from harness.data.loader import BatchStream, derive_seed, search_streams
+from harness.data.splits import balanced_subset, stratified_order, stratified_split
+
+__all__ = ["AUGMENT", "DATASETS", "SPLITS", "AugmentSpec", "BatchStream", "DatasetInfo", "DatasetSplits", "augment",
+           "augment_and_normalize", "augment_spec", "balanced_subset", "derive_seed", "list_datasets",
+           "load_dataset", "normalize", "search_streams", "stratified_order", "stratified_split"]

@@ -1,23 +1,39 @@
 """Datasets with NAS-Bench-201 split semantics, held whole on the run's device.
 
-| dataset | search_train | search_valid | train | valid | test |
-|---|---|---|---|---|---|
-| cifar10 | 25k of train | other 25k of train | 50k train | = search_valid | 10k test |
-| cifar100 | 50k train | x-valid (5k of test) | 50k train | x-valid | x-test (other 5k) |
-| ImageNet16-120 | train | x-valid (half of val) | train | x-valid | x-test |
-| digits | half of train (538) | other half (539) | 1,077 | 360 | 360 |
+Split sizes for the full official data (digits is fixed and always complete):
 
-The CIFAR-10 25k/25k split is NB-201's ``cifar-split.txt`` when that file is in
-the data folder (JSON with ``train``/``valid`` index lists), else a stratified
-split with numpy seed 0. The CIFAR-100 / ImageNet16 test halves likewise use
-``cifar100-test-split.txt`` / ``imagenet-16-120-test-split.txt`` (keys
-``xvalid``/``xtest``) when present, else stratified seed-0 halves. digits: a
-stratified seed-0 split into test 360, valid 360, train 1,077.
+==============  ============  ============  =========  =========  ==========
+dataset         search_train  search_valid  train      valid      test
+==============  ============  ============  =========  =========  ==========
+cifar10         25,000 (a)    25,000 (a)    50,000     = s_valid  10,000 (b)
+cifar100        = train       5,000 (c)     50,000     = s_valid  5,000 (c)
+ImageNet16-120  = train       3,000 (c)     151,700    = s_valid  3,000 (c)
+digits          538 (d)       539 (d)       1,077 (e)  360 (e)    360 (e)
+==============  ============  ============  =========  =========  ==========
+
+(a) The two halves of the official training set. NB-201 takes them from its
+    ``cifar-split.txt``; put that file (JSON, keys ``train`` / ``valid``) in
+    the data folder to use it, otherwise a stratified split with seed 0 is used
+    (``splits.stratified_split``).
+(b) The full official test set (NB-201's ``ori-test``).
+(c) The ``x-valid`` / ``x-test`` halves of the official test set (CIFAR-100) or
+    of the 120-class validation set (ImageNet16-120), from
+    ``cifar100-test-split.txt`` / ``imagenet-16-120-test-split.txt`` (keys
+    ``xvalid`` / ``xtest``) when present in the data folder, else stratified
+    seed-0 halves (x-valid gets the smaller half of an odd count).
+(d) The digits train split, halved (stratified, seed 0).
+(e) scikit-learn's 1,797 digits split once, stratified with seed 0, into test
+    360, valid 360 and train 1,077.
+
+Normalisation: the per-channel NB-201 mean/std for CIFAR-10, CIFAR-100 and
+ImageNet16; for digits, the mean/std of the train split's pixels (population
+std), rounded to 4 decimals so they do not depend on summation order.
+``subset=n`` keeps a class-balanced, deterministic selection of ``n`` examples
+of every split (original order preserved), for tests and tiny runs.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,36 +41,50 @@ import numpy as np
 import torch
 
 from harness.data import readers
-from search_spaces.errors import DataError, UnknownNameError
+from harness.data.splits import balanced_subset, halves, read_split_file, stratified_split
+from search_spaces.errors import ConfigError, UnknownNameError
 
+#: ``(x uint8 [N, C, H, W], y int64 [N])`` on one device.
 Pair = tuple[torch.Tensor, torch.Tensor]
+
+SPLITS = ("search_train", "search_valid", "train", "valid", "test")
 
 
 @dataclass(frozen=True)
 class DatasetInfo:
+    """Static facts about a dataset; ``mean``/``std`` None means computed from the train split."""
+
     num_classes: int
     in_channels: int
     input_size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
+    mean: tuple[float, ...] | None
+    std: tuple[float, ...] | None
+
+
+def _nb201(mean255: tuple[float, ...], std255: tuple[float, ...]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    # NB-201 writes its statistics on the 0..255 scale
+    return tuple(v / 255 for v in mean255), tuple(v / 255 for v in std255)
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    "cifar10": DatasetInfo(10, 3, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "cifar100": DatasetInfo(100, 3, 32, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
-    "ImageNet16-120": DatasetInfo(120, 3, 16, (0.4811, 0.4575, 0.4078), (0.2471, 0.2400, 0.2573)),
-    # mean/std of the digits train split (pixels scaled to [0, 1]); see test_data
-    "digits": DatasetInfo(10, 1, 8, (0.3056,), (0.3760,)),
+    "cifar10": DatasetInfo(10, 3, 32, *_nb201((125.3, 123.0, 113.9), (63.0, 62.1, 66.7))),
+    "cifar100": DatasetInfo(100, 3, 32, *_nb201((129.3, 124.1, 112.4), (68.2, 65.4, 70.4))),
+    "ImageNet16-120": DatasetInfo(120, 3, 16, *_nb201((122.68, 116.66, 104.01), (63.22, 61.26, 65.09))),
+    "digits": DatasetInfo(10, 1, 8, None, None),
 }
+
+#: The digits split sizes (test, valid, train), fixed and stratified with seed 0.
+DIGITS_SIZES = (360, 360, 1077)
 
 
 def list_datasets() -> list[str]:
+    """Names accepted by ``load_dataset``."""
     return sorted(DATASETS)
 
 
 @dataclass(frozen=True)
 class DatasetSplits:
-    """Every split as ``(x uint8 [N, C, H, W], y int64 [N])`` on one device."""
+    """Every split as ``(x uint8 [N, C, H, W], y int64 [N])`` on one device (see the module table)."""
 
     name: str
     search_train: Pair
@@ -68,78 +98,127 @@ class DatasetSplits:
     mean: tuple[float, ...]
     std: tuple[float, ...]
 
+    def __post_init__(self) -> None:
+        shape = (self.in_channels, self.input_size, self.input_size)
+        device = self.train[0].device
+        for split in SPLITS:
+            x, y = getattr(self, split)
+            if x.dtype != torch.uint8 or tuple(x.shape[1:]) != shape:
+                raise ValueError(f"{split}: images must be uint8 [N, {', '.join(map(str, shape))}], "
+                                 f"got {x.dtype} {list(x.shape)}")
+            if y.dtype != torch.int64 or y.shape != (len(x),):
+                raise ValueError(f"{split}: labels must be int64 [{len(x)}], got {y.dtype} {list(y.shape)}")
+            if x.device != device or y.device != device:
+                raise ValueError(f"{split}: every split must be on {device}")
+        if len(self.mean) != self.in_channels or len(self.std) != self.in_channels or min(self.std) <= 0:
+            raise ValueError(f"mean/std need {self.in_channels} values each (std > 0)")
 
-def stratified_split(y: np.ndarray, sizes: list[int], seed: int = 0) -> list[np.ndarray]:
-    """Split indices of ``y`` into parts of ``sizes`` (last part takes the rest), class-balanced.
+    @property
+    def device(self) -> torch.device:
+        """Where every split lives."""
+        return self.train[0].device
 
-    Each class's indices are shuffled with ``seed`` and interleaved round-robin
-    over classes, so every prefix is close to class-balanced.
-    """
-    rng = np.random.default_rng(seed)
-    per_class = [rng.permutation(np.flatnonzero(y == c)) for c in np.unique(y)]
-    order = []
-    for i in range(max(len(p) for p in per_class)):
-        order.extend(int(p[i]) for p in per_class if i < len(p))
-    order = np.array(order, dtype=np.int64)
-    cuts = np.cumsum(sizes)[:-1]
-    return [np.sort(part) for part in np.split(order, cuts)]
-
-
-def _read_split_file(path: Path, keys: tuple[str, str]) -> tuple[np.ndarray, np.ndarray] | None:
-    if not path.is_file():
-        return None
-    try:
-        d = json.loads(path.read_text())
-        return np.asarray(d[keys[0]], dtype=np.int64), np.asarray(d[keys[1]], dtype=np.int64)
-    except (json.JSONDecodeError, KeyError) as e:
-        raise DataError(f"{path}: expected JSON with keys {keys} ({e})") from None
+    def sizes(self) -> dict[str, int]:
+        """Number of examples per split."""
+        return {s: len(getattr(self, s)[1]) for s in SPLITS}
 
 
-def _halves(y: np.ndarray, root, fname: str) -> tuple[np.ndarray, np.ndarray]:
-    got = _read_split_file(Path(root) / fname, ("xvalid", "xtest")) if root else None
-    return got if got is not None else tuple(stratified_split(y, [len(y) // 2, len(y) - len(y) // 2]))
+def _pixel_stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    v = x.astype(np.float64) / 255.0
+    axes = (0, 2, 3)
+    return (tuple(round(float(m), 4) for m in v.mean(axis=axes)),
+            tuple(round(float(s), 4) for s in v.std(axis=axes)))
+
+
+def _splits_digits() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    x, y = readers.read_digits()
+    te, va, tr = stratified_split(y, list(DIGITS_SIZES))
+    s_tr, s_va = halves(y[tr])
+    xt, yt = x[tr], y[tr]
+    return {"search_train": (xt[s_tr], yt[s_tr]), "search_valid": (xt[s_va], yt[s_va]),
+            "train": (xt, yt), "valid": (x[va], y[va]), "test": (x[te], y[te])}
+
+
+def _split_dirs(data_dir: str | Path, located: Path) -> list[Path]:
+    root = Path(data_dir).expanduser()
+    return [root] if root.resolve() == located.resolve() else [root, located]
+
+
+def _find_split(dirs: list[Path], fname: str, keys: tuple[str, str], n: int):
+    for d in dirs:
+        got = read_split_file(d / fname, keys, n)
+        if got is not None:
+            return got
+    return None
+
+
+def _splits_cifar10(data_dir: str | Path | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    (tx, ty), test = readers.read_cifar10(data_dir)
+    located = readers.locate(data_dir, "cifar10", ("cifar-10-batches-py",), readers.CIFAR10_FILES)
+    got = _find_split(_split_dirs(data_dir, located), "cifar-split.txt", ("train", "valid"), len(ty))
+    s_tr, s_va = got if got is not None else halves(ty)
+    valid = (tx[s_va], ty[s_va])
+    return {"search_train": (tx[s_tr], ty[s_tr]), "search_valid": valid, "train": (tx, ty), "valid": valid,
+            "test": test}
+
+
+def _splits_halved_test(name: str, data_dir: str | Path | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    if name == "cifar100":
+        train, (ex, ey) = readers.read_cifar100(data_dir)
+        located = readers.locate(data_dir, name, ("cifar-100-python",), readers.CIFAR100_FILES)
+        fname = "cifar100-test-split.txt"
+    else:
+        train, (ex, ey) = readers.read_imagenet16(data_dir, DATASETS[name].num_classes)
+        located = readers.locate(data_dir, name, ("ImageNet16", "ImageNet16-120"), readers.IMAGENET16_FILES)
+        fname = "imagenet-16-120-test-split.txt"
+    got = _find_split(_split_dirs(data_dir, located), fname, ("xvalid", "xtest"), len(ey))
+    xv, xt = got if got is not None else halves(ey)
+    valid = (ex[xv], ey[xv])
+    return {"search_train": train, "search_valid": valid, "train": train, "valid": valid, "test": (ex[xt], ey[xt])}
 
 
 def load_dataset(name: str, data_dir: str | Path | None, device: torch.device | str = "cpu",
                  subset: int | None = None) -> DatasetSplits:
-    """Load ``name`` with NB-201 splits onto ``device``.
+    """Read ``name`` from its official files and put every NB-201 split on ``device``.
 
     Args:
-        subset: Keep only the first ``subset`` examples of every split (splits
-            are class-interleaved, so prefixes stay roughly balanced).
+        name: One of ``list_datasets()``.
+        data_dir: Folder with the official files, or the batch folder itself
+            (ignored for digits).
+        device: Where the uint8 images and int64 labels are kept.
+        subset: Keep a class-balanced, deterministic ``subset`` examples of
+            every split (order preserved); None keeps everything.
+
+    Raises:
+        UnknownNameError: ``name`` is not a known dataset.
+        DataError: The folder or one of its files is missing or malformed.
+        ConfigError: ``subset`` is not a positive integer.
     """
     if name not in DATASETS:
         raise UnknownNameError("dataset", name, DATASETS)
+    if subset is not None and (isinstance(subset, bool) or not isinstance(subset, int) or subset < 1):
+        raise ConfigError(f"subset must be a positive integer or None, got {subset!r}")
     info = DATASETS[name]
     if name == "digits":
-        x, y = readers.read_digits()
-        te, va, tr = stratified_split(y, [360, 360, len(y) - 720])
-        tr_x, tr_y = x[tr], y[tr]
-        s_tr, s_va = stratified_split(tr_y, [len(tr_y) // 2, len(tr_y) - len(tr_y) // 2])
-        parts = {"search_train": (tr_x[s_tr], tr_y[s_tr]), "search_valid": (tr_x[s_va], tr_y[s_va]),
-                 "train": (tr_x, tr_y), "valid": (x[va], y[va]), "test": (x[te], y[te])}
+        parts = _splits_digits()
     elif name == "cifar10":
-        tx, ty, ex, ey = readers.read_cifar10(data_dir)
-        got = _read_split_file(Path(data_dir) / "cifar-split.txt", ("train", "valid"))
-        s_tr, s_va = got if got is not None else stratified_split(ty, [len(ty) // 2, len(ty) - len(ty) // 2])
-        parts = {"search_train": (tx[s_tr], ty[s_tr]), "search_valid": (tx[s_va], ty[s_va]),
-                 "train": (tx, ty), "valid": (tx[s_va], ty[s_va]), "test": (ex, ey)}
+        parts = _splits_cifar10(data_dir)
     else:
-        if name == "cifar100":
-            tx, ty, ex, ey = readers.read_cifar100(data_dir)
-            xv, xt = _halves(ey, data_dir, "cifar100-test-split.txt")
-        else:
-            tx, ty, ex, ey = readers.read_imagenet16(data_dir)
-            xv, xt = _halves(ey, data_dir, "imagenet-16-120-test-split.txt")
-        parts = {"search_train": (tx, ty), "search_valid": (ex[xv], ey[xv]), "train": (tx, ty),
-                 "valid": (ex[xv], ey[xv]), "test": (ex[xt], ey[xt])}
+        parts = _splits_halved_test(name, data_dir)
+    # statistics come from the full train split, so they do not change with ``subset``
+    mean, std = (info.mean, info.std) if info.mean is not None else _pixel_stats(parts["train"][0])
     dev = torch.device(device)
+    moved: dict[int, Pair] = {}  # splits that alias each other share one device copy
 
-    def to_dev(p):
-        x, y = p
-        if subset is not None:
-            x, y = x[:subset], y[:subset]
-        return torch.from_numpy(np.ascontiguousarray(x)).to(dev), torch.from_numpy(np.ascontiguousarray(y)).to(dev)
+    def to_device(pair: tuple[np.ndarray, np.ndarray]) -> Pair:
+        if id(pair) not in moved:
+            x, y = pair
+            if subset is not None:
+                keep = balanced_subset(y, subset)
+                x, y = x[keep], y[keep]
+            moved[id(pair)] = (torch.from_numpy(np.ascontiguousarray(x)).to(dev),
+                               torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64)).to(dev))
+        return moved[id(pair)]
 
-    return DatasetSplits(name=name, **{k: to_dev(v) for k, v in parts.items()}, num_classes=info.num_classes,
-                         in_channels=info.in_channels, input_size=info.input_size, mean=info.mean, std=info.std)
+    return DatasetSplits(name=name, **{s: to_device(parts[s]) for s in SPLITS}, num_classes=info.num_classes,
+                         in_channels=info.in_channels, input_size=info.input_size, mean=mean, std=std)

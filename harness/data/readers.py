@@ -1,108 +1,190 @@
 """Readers of the official raw dataset formats (no torchvision, no PIL).
 
-- CIFAR-10 ``cifar-10-batches-py/``: pickles ``data_batch_1..5`` and ``test_batch``
-  (``b'data'`` uint8 ``[N, 3072]``, ``b'labels'``).
-- CIFAR-100 ``cifar-100-python/``: pickles ``train`` and ``test`` (``b'fine_labels'``).
-- ImageNet16-120: pickles ``train_data_batch_1..10`` and ``val_data`` (``'data'``
-  uint8 ``[N, 768]``, ``'labels'`` 1-based over 1000 classes); only labels
-  1..120 are kept, shifted to 0..119.
-- digits: scikit-learn's ``load_digits`` (1,797 real 8x8 images, values 0..16,
-  scaled to 0..255 as uint8).
+=================  ==============================================================
+dataset            files (in ``data_dir`` or in the named sub-folder of it)
+=================  ==============================================================
+cifar10            ``cifar-10-batches-py/``: ``data_batch_1`` .. ``data_batch_5``,
+                   ``test_batch``; pickled dicts with ``b'data'`` uint8
+                   ``[N, 3072]`` (R, G, B planes of 32x32) and ``b'labels'``.
+cifar100           ``cifar-100-python/``: ``train``, ``test``; ``b'data'`` as
+                   above and ``b'fine_labels'`` (0..99).
+ImageNet16-120     ``ImageNet16/``: ``train_data_batch_1`` .. ``train_data_batch_10``,
+                   ``val_data``; ``'data'`` uint8 ``[N, 768]`` (3 planes of
+                   16x16) and ``'labels'`` 1-based over 1000 classes. Only labels
+                   1..120 are kept, shifted to 0..119 (as NB-201 does).
+digits             scikit-learn's ``load_digits()``: 1,797 real 8x8 images with
+                   values 0..16, rescaled to uint8 0..255; no folder needed.
+=================  ==============================================================
 
-Every reader returns ``(train_x, train_y, test_x, test_y)`` with images uint8
-``[N, C, H, W]`` and labels int64 ``[N]`` as numpy arrays.
+The user may pass either the parent folder or the batch folder itself. Every
+missing, unreadable or malformed file raises ``DataError`` naming the file and
+the files expected. Pickles are read with a restricted unpickler that only
+rebuilds numpy arrays, so a tampered file cannot run code.
 """
 
 from __future__ import annotations
 
+import codecs
 import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from search_spaces.errors import DataError
 
-Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+try:  # numpy >= 2 moved the array internals to numpy._core
+    from numpy._core import multiarray as _multiarray
+    from numpy._core import numeric as _numeric
+except ImportError:  # pragma: no cover - numpy 1.x
+    from numpy.core import multiarray as _multiarray  # type: ignore[no-redef]
+    from numpy.core import numeric as _numeric  # type: ignore[no-redef]
+
+#: ``(x uint8 [N, C, H, W], y int64 [N])`` as numpy arrays.
+Arrays = tuple[np.ndarray, np.ndarray]
+
+CIFAR10_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+CIFAR100_FILES = ["train", "test"]
+IMAGENET16_FILES = [f"train_data_batch_{i}" for i in range(1, 11)] + ["val_data"]
+
+# The only globals an official batch (py2 or py3, any protocol) refers to.
+_NUMPY_GLOBALS = {"_reconstruct": _multiarray._reconstruct, "scalar": _multiarray.scalar,
+                  "_frombuffer": _numeric._frombuffer, "ndarray": np.ndarray, "dtype": np.dtype}
 
 
-def _locate(root: str | Path | None, subdir: str, needed: list[str], name: str) -> Path:
+class _ArrayUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if module.split(".")[0] == "numpy" and name in _NUMPY_GLOBALS:
+            return _NUMPY_GLOBALS[name]
+        if (module, name) == ("_codecs", "encode"):  # py3 writing bytes at protocol 2
+            return codecs.encode
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: not part of the official format")
+
+
+def _describe(files: list[str]) -> str:
+    """``data_batch_1..5, test_batch`` rather than six names."""
+    stems: dict[str, list[str]] = {}
+    for f in files:
+        stem, _, num = f.rpartition("_")
+        if num.isdigit():
+            stems.setdefault(stem, []).append(num)
+    out = [f"{s}_{n[0]}..{n[-1]}" for s, n in stems.items()]
+    return ", ".join(out + [f for f in files if not f.rpartition("_")[2].isdigit()])
+
+
+def locate(root: str | Path | None, dataset: str, subdirs: tuple[str, ...], files: list[str]) -> Path:
+    """The folder holding all ``files``: ``root`` itself or ``root/<subdir>``.
+
+    Raises:
+        DataError: ``root`` is None or missing, or no candidate holds every file.
+    """
+    expected = f"{subdirs[0]}/ with {_describe(files)}"
     if root is None:
-        raise DataError(f"dataset {name!r} needs --data-dir (a folder holding {subdir}/ with {', '.join(needed)})")
+        raise DataError(f"dataset {dataset!r} needs --data-dir: a folder holding {expected}")
     root = Path(root).expanduser()
-    for cand in (root, root / subdir):
-        if all((cand / f).is_file() for f in needed):
+    if not root.exists():
+        raise DataError(f"dataset {dataset!r}: data folder {root} does not exist (expected {expected})")
+    if not root.is_dir():
+        raise DataError(f"dataset {dataset!r}: {root} is not a folder (expected {expected})")
+    candidates = [root] + [root / s for s in subdirs if (root / s).is_dir()]
+    for cand in candidates:
+        if all((cand / f).is_file() for f in files):
             return cand
-    where = root / subdir if (root / subdir).is_dir() else root
-    if not where.exists():
-        raise DataError(f"dataset {name!r}: data folder {root} does not exist (expected {subdir}/ with {', '.join(needed)})")
-    missing = [f for f in needed if not (where / f).is_file()]
-    raise DataError(f"dataset {name!r}: {where} is incomplete, missing {', '.join(missing)}")
+    # report against the candidate that looks most like the dataset folder
+    best = max(candidates, key=lambda c: (sum((c / f).is_file() for f in files), c != root))
+    missing = [f for f in files if not (best / f).is_file()]
+    raise DataError(f"dataset {dataset!r}: {best} is missing {', '.join(missing)} (expected {expected})")
 
 
-def _unpickle(path: Path) -> dict:
+def unpickle(path: Path) -> dict:
+    """One official batch file as a dict (keys are ``str`` or ``bytes``)."""
     try:
         with open(path, "rb") as f:
-            return pickle.load(f, encoding="bytes")
-    except Exception as e:  # truncated or not a pickle
-        raise DataError(f"cannot read {path}: not a valid pickle of the official format ({type(e).__name__}: {e})") from None
+            # latin1 decodes py2 byte strings 1:1, the way numpy expects
+            obj = _ArrayUnpickler(f, encoding="latin1").load()
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError,
+            IndexError, KeyError, MemoryError, UnicodeDecodeError) as e:
+        raise DataError(f"cannot read {path}: not a valid batch of the official format "
+                        f"({type(e).__name__}: {e})") from None
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}: expected a pickled dict, found {type(obj).__name__}")
+    return obj
 
 
-def _get(d: dict, key: str, path: Path):
+def _field(batch: dict, key: str, path: Path) -> Any:
     for k in (key, key.encode()):
-        if k in d:
-            return d[k]
-    raise DataError(f"{path}: missing key {key!r} (keys: {sorted(map(str, d))})")
+        if k in batch:
+            return batch[k]
+    raise DataError(f"{path}: missing key {key!r} (found {sorted(map(str, batch))})")
 
 
-def _images(flat, path: Path, channels: int, size: int) -> np.ndarray:
-    a = np.asarray(flat, dtype=np.uint8)
-    if a.ndim != 2 or a.shape[1] != channels * size * size:
-        raise DataError(f"{path}: data has shape {a.shape}, expected [N, {channels * size * size}]")
-    return a.reshape(-1, channels, size, size)
+def read_batch(path: Path, label_key: str, channels: int, size: int) -> Arrays:
+    """Images ``uint8 [N, C, H, W]`` and raw labels ``int64 [N]`` of one batch file."""
+    batch = unpickle(path)
+    try:
+        x = np.asarray(_field(batch, "data", path))
+        y = np.asarray(_field(batch, label_key, path))
+    except (ValueError, TypeError) as e:
+        raise DataError(f"{path}: malformed arrays ({e})") from None
+    dim = channels * size * size
+    if x.ndim != 2 or x.shape[1] != dim or x.dtype != np.uint8:
+        raise DataError(f"{path}: 'data' is {x.dtype} {list(x.shape)}, expected uint8 [N, {dim}]")
+    if y.ndim != 1 or len(y) != len(x) or (len(y) and not np.issubdtype(y.dtype, np.integer)):
+        raise DataError(f"{path}: {label_key!r} must hold one integer per image ({len(x)}), "
+                        f"found {y.dtype} {list(y.shape)}")
+    return x.reshape(-1, channels, size, size), y.astype(np.int64)
 
 
-def read_cifar10(root: str | Path | None) -> Arrays:
-    files = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    d = _locate(root, "cifar-10-batches-py", files, "cifar10")
-    xs, ys = [], []
-    for f in files:
-        p = d / f
-        b = _unpickle(p)
-        xs.append(_images(_get(b, "data", p), p, 3, 32))
-        ys.append(np.asarray(_get(b, "labels", p), dtype=np.int64))
-    return np.concatenate(xs[:5]), np.concatenate(ys[:5]), xs[5], ys[5]
+def _check_range(y: np.ndarray, lo: int, hi: int, path: Path, key: str) -> None:
+    if len(y) and (y.min() < lo or y.max() > hi):
+        raise DataError(f"{path}: {key!r} outside {lo}..{hi} (found {y.min()}..{y.max()})")
 
 
-def read_cifar100(root: str | Path | None) -> Arrays:
-    d = _locate(root, "cifar-100-python", ["train", "test"], "cifar100")
-    out = []
-    for f in ("train", "test"):
-        p = d / f
-        b = _unpickle(p)
-        out += [_images(_get(b, "data", p), p, 3, 32), np.asarray(_get(b, "fine_labels", p), dtype=np.int64)]
-    return tuple(out)  # type: ignore[return-value]
-
-
-def read_imagenet16(root: str | Path | None, num_classes: int = 120) -> Arrays:
-    files = [f"train_data_batch_{i}" for i in range(1, 11)] + ["val_data"]
-    d = _locate(root, "ImageNet16", files, "ImageNet16-120")
+def read_cifar10(root: str | Path | None) -> tuple[Arrays, Arrays]:
+    """((train x, y), (test x, y)) from ``cifar-10-batches-py``; 50,000 + 10,000 in the full set."""
+    d = locate(root, "cifar10", ("cifar-10-batches-py",), CIFAR10_FILES)
     parts = []
-    for f in files:
-        p = d / f
-        b = _unpickle(p)
-        x = _images(_get(b, "data", p), p, 3, 16)
-        y = np.asarray(_get(b, "labels", p), dtype=np.int64)
-        keep = (y >= 1) & (y <= num_classes)
+    for f in CIFAR10_FILES:
+        x, y = read_batch(d / f, "labels", 3, 32)
+        _check_range(y, 0, 9, d / f, "labels")
+        parts.append((x, y))
+    train = (np.concatenate([p[0] for p in parts[:5]]), np.concatenate([p[1] for p in parts[:5]]))
+    return train, parts[5]
+
+
+def read_cifar100(root: str | Path | None) -> tuple[Arrays, Arrays]:
+    """((train x, fine y), (test x, fine y)) from ``cifar-100-python``; 50,000 + 10,000."""
+    d = locate(root, "cifar100", ("cifar-100-python",), CIFAR100_FILES)
+    out = []
+    for f in CIFAR100_FILES:
+        x, y = read_batch(d / f, "fine_labels", 3, 32)
+        _check_range(y, 0, 99, d / f, "fine_labels")
+        out.append((x, y))
+    return out[0], out[1]
+
+
+def read_imagenet16(root: str | Path | None, num_classes: int = 120) -> tuple[Arrays, Arrays]:
+    """((train x, y), (val x, y)) keeping labels ``1..num_classes`` as ``0..num_classes-1``.
+
+    For 120 classes the full set keeps 151,700 training and 6,000 validation images.
+    """
+    d = locate(root, "ImageNet16-120", ("ImageNet16", "ImageNet16-120"), IMAGENET16_FILES)
+    parts = []
+    for f in IMAGENET16_FILES:
+        x, y = read_batch(d / f, "labels", 3, 16)
+        _check_range(y, 1, 1000, d / f, "labels")
+        keep = y <= num_classes  # filter batch by batch: the full set is ~1 GB
         parts.append((x[keep], y[keep] - 1))
-    tx = np.concatenate([p[0] for p in parts[:-1]])
-    ty = np.concatenate([p[1] for p in parts[:-1]])
-    return tx, ty, parts[-1][0], parts[-1][1]
+    train = (np.concatenate([p[0] for p in parts[:-1]]), np.concatenate([p[1] for p in parts[:-1]]))
+    return train, parts[-1]
 
 
-def read_digits() -> tuple[np.ndarray, np.ndarray]:
-    """All 1,797 digits as uint8 ``[N, 1, 8, 8]`` (0..16 scaled to 0..255) and labels."""
-    from sklearn.datasets import load_digits
-
+def read_digits() -> Arrays:
+    """All 1,797 scikit-learn digits as uint8 ``[N, 1, 8, 8]`` (0..16 scaled to 0..255), labels 0..9."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:  # pragma: no cover - scikit-learn is a dependency
+        raise DataError("dataset 'digits' needs scikit-learn (pip install scikit-learn)") from None
     d = load_digits()
     x = np.clip(np.round(d.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)[:, None]
     return x, d.target.astype(np.int64)

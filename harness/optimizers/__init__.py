@@ -40,6 +40,13 @@ def make_config(name: str, overrides: dict[str, Any] | None = None):
     return cls.config_cls.from_dict(dict(overrides or {}))
 
 
+def supernet_overrides(name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Supernet config fields the optimizer needs (e.g. PC-DARTS' partial channels)."""
+    cls = get_optimizer_class(name)
+    fn = getattr(cls, "supernet_overrides", None)
+    return fn(make_config(name, overrides)) if fn is not None else {}
+
+
 def create_optimizer(name: str, space, supernet, overrides: dict[str, Any] | None = None, *,
                      epochs: int, steps_per_epoch: int, seed: int):
     """Instantiate optimizer ``name`` on ``supernet``."""
@@ -50,7 +57,8 @@ def create_optimizer(name: str, space, supernet, overrides: dict[str, Any] | Non
 
 _loaded = False
 _BUILTIN: list[str] = ["harness.optimizers.darts", "harness.optimizers.gdas", "harness.optimizers.rsws",
-                       "harness.optimizers.sdarts", "harness.optimizers.snas", "harness.optimizers.drnas"]
+                       "harness.optimizers.sdarts", "harness.optimizers.snas", "harness.optimizers.drnas",
+                       "harness.optimizers.enas", "harness.optimizers.setn", "harness.optimizers.pcdarts"]
 
 
 def _load_builtin() -> None:

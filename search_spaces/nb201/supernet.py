@@ -45,25 +45,43 @@ class MixedEdge(nn.Module):
         self.conv3 = ReLUConvBN(c, c, 3, 1, affine, track)
 
 
-class SearchCell(nn.Module):
-    """Four-node NB-201 cell whose six edges each mix all five ops."""
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """Interleave ``groups`` channel groups: ``[B, C, H, W] -> [B, C, H, W]``."""
+    b, c, h, w = x.shape
+    return x.view(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
 
-    def __init__(self, c: int, affine: bool, track: bool, fused: bool) -> None:
+
+class SearchCell(nn.Module):
+    """Four-node NB-201 cell whose six edges each mix all five ops.
+
+    With ``partial`` = K > 1 (PC-DARTS) each edge mixes its ops on the first
+    C/K channels only, concatenates the untouched rest and shuffles channels.
+    """
+
+    def __init__(self, c: int, affine: bool, track: bool, fused: bool, partial: int = 1) -> None:
         super().__init__()
-        self.c, self.fused = c, fused
-        self.edges = nn.ModuleList(MixedEdge(c, affine, track) for _ in EDGES)
+        if c % partial:
+            raise ValueError(f"channels {c} not divisible by partial_channels {partial}")
+        self.c, self.fused, self.partial = c // partial, fused, partial
+        self.edges = nn.ModuleList(MixedEdge(c // partial, affine, track) for _ in EDGES)
         # edges leaving each source node, in edge order
         self.out_edges = [[e for e, (_, s) in enumerate(EDGES) if s == src] for src in range(NUM_NODES - 1)]
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, active: Sequence[int] | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, active: Sequence[int] | None,
+                edge_norm: torch.Tensor | None = None) -> torch.Tensor:
         nodes = [x]
         acc: list[torch.Tensor | float] = [0.0] * NUM_NODES
         for src in range(NUM_NODES - 1):
             h = nodes[src] if src == 0 else acc[src]
             if src > 0:
                 nodes.append(h)
-            outs = (self._fused_edges if self.fused else self._eager_edges)(h, w, src, active)
+            if self.partial > 1:
+                outs = self._partial_edges(h, w, src, active)
+            else:
+                outs = (self._fused_edges if self.fused else self._eager_edges)(h, w, src, active)
             for e, y in outs.items():
+                if edge_norm is not None:
+                    y = edge_norm[e] * y
                 acc[EDGES[e][0]] = acc[EDGES[e][0]] + y
         out = acc[NUM_NODES - 1]
         return out if torch.is_tensor(out) else torch.zeros_like(x)
@@ -72,6 +90,12 @@ class SearchCell(nn.Module):
     def _coef(w: torch.Tensor, e: int, k: int) -> torch.Tensor:
         c = w[..., e, k]
         return c.view(-1, 1, 1, 1) if c.dim() == 1 else c
+
+    def _partial_edges(self, h, w, src, active):
+        hp, rest = h[:, : self.c], h[:, self.c:]
+        mixed = self._eager_edges(hp, w, src, active)
+        return {e: channel_shuffle(torch.cat([y if torch.is_tensor(y) else hp * 0.0, rest], 1), self.partial)
+                for e, y in mixed.items()}
 
     def _eager_edges(self, h, w, src, active):
         out = {}
@@ -146,10 +170,13 @@ class NB201Supernet(Skeleton):
 
     #: ``forward`` accepts ``active`` (one op per edge) to skip unselected ops.
     supports_active = True
+    #: Rows of each weight group grouped by target node (for per-node edge normalisation).
+    edge_targets = {"cell": [[0], [1, 2], [3, 4, 5]]}
 
     def __init__(self, config: SupernetConfig, fused: bool = True) -> None:
         super().__init__(config.channels, config.depth, config.in_channels, config.num_classes,
-                         lambda c: SearchCell(c, config.affine, config.track_running_stats, fused))
+                         lambda c: SearchCell(c, config.affine, config.track_running_stats, fused,
+                                              config.partial_channels))
         self.config = config
 
     def set_fused(self, fused: bool) -> None:
@@ -164,8 +191,9 @@ class NB201Supernet(Skeleton):
         (``[6, 5]`` or ``[B, 6, 5]``); ``active["cell"]`` optionally names one op per edge."""
         w = weights["cell"]
         act = None if active is None else [int(a) for a in active["cell"]]
+        en = weights.get("edge_norm:cell")
         h = self.stem(x)
         for layer in self.layers:
-            h = layer(h, w, act) if isinstance(layer, SearchCell) else layer(h)
+            h = layer(h, w, act, en) if isinstance(layer, SearchCell) else layer(h)
         h = self.last(h)
         return self.classifier(h.mean(dim=(2, 3)))

@@ -30,8 +30,11 @@ class Cell(nn.Module):
     """One S5 cell; ``arch`` None builds all ops per edge (supernet), else only the chosen one."""
 
     def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool,
-                 affine: bool, track: bool, arch: Architecture | None) -> None:
+                 affine: bool, track: bool, arch: Architecture | None, partial: int = 1) -> None:
         super().__init__()
+        if c % partial:
+            raise ValueError(f"channels {c} not divisible by partial_channels {partial}")
+        self.partial, self.cp = partial, c // partial
         self.pre0 = FactorizedReduce(c_pp, c, affine, track) if reduction_prev else ReLUConvBN(c_pp, c, 1, 1, affine, track)
         self.pre1 = ReLUConvBN(c_p, c, 1, 1, affine, track)
         self.arch = arch
@@ -39,10 +42,12 @@ class Cell(nn.Module):
         for e, (_, src) in enumerate(EDGES):
             stride = 2 if reduction and src in ("k-2", "k-1") else 1
             names = OPS if arch is None else (OPS[arch.choices[e]],)
-            self.edges.append(nn.ModuleList(make_op(n, c, stride, affine, track) for n in names))
+            self.edges.append(nn.ModuleList(make_op(n, c // partial, stride, affine, track) for n in names))
+            if partial > 1 and stride == 2:
+                self.add_module(f"bypass{e}", nn.MaxPool2d(2, 2))
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, w: torch.Tensor | None,
-                active: Sequence[int] | None) -> torch.Tensor:
+                active: Sequence[int] | None, edge_norm: torch.Tensor | None = None) -> torch.Tensor:
         states = [self.pre0(s0), self.pre1(s1)]
         nodes: dict[str, torch.Tensor] = {}
         for target in ("n0", "n1"):
@@ -51,9 +56,19 @@ class Cell(nn.Module):
                 if tgt != target:
                     continue
                 h = states[_NODE[src]] if src != "n0" else nodes["n0"]
-                acc = acc + self._edge(e, h, w, active)
+                y = self._edge(e, h, w, active) if self.partial == 1 else self._partial_edge(e, h, w, active)
+                acc = acc + (y if edge_norm is None else edge_norm[e] * y)
             nodes[target] = acc
         return torch.cat([nodes["n0"], nodes["n1"]], dim=1)
+
+    def _partial_edge(self, e: int, h: torch.Tensor, w: torch.Tensor, active) -> torch.Tensor:
+        # PC-DARTS: mix ops on C/K channels, bypass the rest (max-pooled on reduction), shuffle
+        from search_spaces.nb201.supernet import channel_shuffle
+
+        hp, rest = h[:, : self.cp], h[:, self.cp:]
+        if hasattr(self, f"bypass{e}"):
+            rest = getattr(self, f"bypass{e}")(rest)
+        return channel_shuffle(torch.cat([self._edge(e, hp, w, active), rest], 1), self.partial)
 
     def _edge(self, e: int, h: torch.Tensor, w: torch.Tensor | None, active: Sequence[int] | None) -> torch.Tensor:
         ops = self.edges[e]
@@ -72,6 +87,7 @@ class S5Network(nn.Module):
     """S5 supernet (``arch`` None) or discrete network: ``[B, C_in, H, W] -> [B, K]``."""
 
     supports_active = True
+    edge_targets = {"cell": [[0, 1], [2, 3]]}
 
     def __init__(self, config: SupernetConfig, arch: Architecture | None) -> None:
         super().__init__()
@@ -85,7 +101,8 @@ class S5Network(nn.Module):
             red = i in reductions
             if red:
                 c_cur *= 2
-            self.cells.append(Cell(c_pp, c_p, c_cur, red, red_prev, config.affine, config.track_running_stats, arch))
+            self.cells.append(Cell(c_pp, c_p, c_cur, red, red_prev, config.affine, config.track_running_stats, arch,
+                                   config.partial_channels))
             c_pp, c_p, red_prev = c_p, 2 * c_cur, red
         self.classifier = nn.Linear(c_p, config.num_classes)
 
@@ -93,7 +110,8 @@ class S5Network(nn.Module):
                 active: dict[str, Sequence[int]] | None = None) -> torch.Tensor:
         w = None if self.arch is not None else weights["cell"]
         act = None if active is None else [int(a) for a in active["cell"]]
+        en = None if weights is None else weights.get("edge_norm:cell")
         s0 = s1 = self.stem(x)
         for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1, w, act)
+            s0, s1 = s1, cell(s0, s1, w, act, en)
         return self.classifier(s1.mean(dim=(2, 3)))
