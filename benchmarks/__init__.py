@@ -41,7 +41,7 @@ def list_benchmarks() -> list[tuple[str, str, str]]:
 
 
 _loaded = False
-_BUILTIN: list[str] = ["benchmarks.tables", "benchmarks.nb201"]
+_BUILTIN: list[str] = ["benchmarks.tables", "benchmarks.nb201", "benchmarks.nb1shot1"]
 
 
 def _load_builtin() -> None:

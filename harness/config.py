@@ -39,6 +39,9 @@ class RunConfig:
         track_running_stats: Search-BN override (None: the space's protocol choice).
         subset: Keep only this many images per split (tests, smoke runs).
         select_batches: Validation batches used when an optimizer scores candidates.
+        eigen_every: Track the dominant Hessian eigenvalue of the validation loss
+            w.r.t. the architecture weights every this many epochs (0: off).
+        eigen_batches: Validation batches of each eigenvalue evaluation.
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
     """
 
@@ -59,11 +62,15 @@ class RunConfig:
     depth: int | None = None
     track_running_stats: bool | None = None
     subset: int | None = None
-    select_batches: int = 2
+    select_batches: int = 1
+    eigen_every: int = 0
+    eigen_batches: int = 2
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "select_batches"):
+        if not isinstance(self.eigen_every, int) or self.eigen_every < 0:
+            raise ConfigError(f"eigen_every must be a non-negative integer, got {self.eigen_every!r}")
+        for name in ("epochs", "batch_size", "select_batches", "eigen_batches"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         for name in ("channels", "depth", "subset", "benchmark_epochs"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import platform
 import time
@@ -27,6 +28,7 @@ from harness.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from harness.config import RunConfig
 from harness.data import load_dataset, search_streams
 from harness.ground_truth import GroundTruth
+from harness.lock import RunLock
 from harness.optimizers import create_optimizer, make_config, supernet_overrides
 from search_spaces import get_space
 from search_spaces.errors import ConfigError, UserError
@@ -77,16 +79,29 @@ class SearchRun:
     def finished(self) -> bool:
         return (self.dir / "final.json").is_file()
 
+    def _final_json(self) -> dict[str, Any]:
+        p = self.dir / "final.json"
+        try:
+            return json.loads(p.read_text())
+        except json.JSONDecodeError:
+            raise UserError(f"{p} is corrupted (not valid JSON); it was not written by this tool's atomic "
+                            "writer, so check the file system; delete the run folder to redo the run") from None
+
     def run(self, resume: bool = False) -> dict[str, Any]:
         """Execute (or resume) the run; returns the contents of ``final.json``."""
-        import json
-
         if self.finished:
-            return json.loads((self.dir / "final.json").read_text())
+            return self._final_json()
         c = self.config
         # load the data first: a bad data folder must leave nothing behind
         splits = load_dataset(c.dataset, c.data_dir, self.device, subset=c.subset)
         self._check_dir(resume)
+        with RunLock(self.dir):
+            if self.finished:  # another worker finished it while we waited
+                return self._final_json()
+            return self._run_locked(splits)
+
+    def _run_locked(self, splits) -> dict[str, Any]:
+        c = self.config
         net_cfg = self.space.default_config().with_overrides(
             channels=c.channels, depth=c.depth, track_running_stats=c.track_running_stats,
             num_classes=splits.num_classes, in_channels=splits.in_channels, input_size=splits.input_size,
@@ -99,7 +114,8 @@ class SearchRun:
             raise ConfigError(f"batch size {c.batch_size} exceeds the search split ({len(splits.search_train[1])} images)")
         opt = create_optimizer(c.optimizer, self.space, supernet, c.optimizer_config,
                                epochs=c.epochs, steps_per_epoch=steps, seed=c.seed)
-        eval_batches = _fixed_batches(splits, c.batch_size, c.select_batches)
+        fixed = _fixed_batches(splits, c.batch_size, max(c.select_batches, c.eigen_batches))
+        eval_batches = fixed[: c.select_batches]
 
         rows: list[dict[str, Any]] = []
         start, elapsed = 0, 0.0
@@ -128,6 +144,12 @@ class SearchRun:
                 for k, v in out.items():
                     sums[k] = sums[k] + v.detach() if k in sums else v.detach().clone()
             extra = opt.on_epoch_end(epoch)
+            if c.eigen_every:
+                from harness.curvature import dominant_eigenvalue_column
+
+                due = (epoch + 1) % c.eigen_every == 0
+                extra["dominant_eigenvalue"] = (dominant_eigenvalue_column(opt, fixed[: c.eigen_batches])
+                                                if due else math.nan)
             arch = opt.select(eval_batches)
             elapsed += time.perf_counter() - t0
             row = self._row(epoch, elapsed, arch, sums, steps, extra)
@@ -148,8 +170,6 @@ class SearchRun:
 
     # -- internals ------------------------------------------------------
     def _check_dir(self, resume: bool) -> None:
-        import json
-
         cfg_p = self.dir / "config.json"
         if cfg_p.exists():
             saved = json.loads(cfg_p.read_text()).get("run", {})

@@ -13,11 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from harness.data import (AUGMENT, DATASETS, AugmentSpec, BatchStream, augment, augment_and_normalize, augment_spec,
-                          balanced_subset, list_datasets, load_dataset, normalize, search_streams, stratified_split)
+from harness.data import (AUGMENT, DATASETS, SPLITS, AugmentSpec, BatchStream, augment, augment_and_normalize,
+                          augment_spec, balanced_subset, list_datasets, load_dataset, normalize, search_streams,
+                          stratified_split)
 from search_spaces.errors import ConfigError, DataError, UnknownNameError
-
-SPLITS = ("search_train", "search_valid", "train", "valid", "test")
 
 
 def _rows(x: torch.Tensor) -> list[bytes]:
@@ -74,8 +73,9 @@ def test_registry():
 def test_cifar10_official_batches_roundtrip(cifar10_dir, shared_data):
     z = np.load(shared_data / "cifar" / "cifar10_partial.npz")
     s = load_dataset("cifar10", cifar10_dir)
-    assert torch.equal(s.train[0], torch.from_numpy(z["x_train"])) and torch.equal(s.train[1], torch.from_numpy(z["y_train"]))
-    assert torch.equal(s.test[0], torch.from_numpy(z["x_test"])) and torch.equal(s.test[1], torch.from_numpy(z["y_test"]))
+    for split in ("train", "test"):  # exact round trip, official order
+        x, y = getattr(s, split)
+        assert torch.equal(x, torch.from_numpy(z[f"x_{split}"])) and torch.equal(y, torch.from_numpy(z[f"y_{split}"]))
     for k in SPLITS:
         x, y = getattr(s, k)
         assert x.dtype == torch.uint8 and x.shape[1:] == (3, 32, 32) and y.dtype == torch.int64
@@ -246,8 +246,8 @@ def test_augmentation_crop_flip_and_determinism():
     # normalisation after augmentation: padding is black (raw 0), not the mean colour
     mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
     out = augment_and_normalize(x, AugmentSpec(2, False), torch.Generator().manual_seed(3), mean, std)
-    torch.testing.assert_close(out, normalize(augment(x, AugmentSpec(2, False), torch.Generator().manual_seed(3)),
-                                              mean, std), rtol=0, atol=0)
+    assert torch.equal(out, normalize(augment(x, AugmentSpec(2, False), torch.Generator().manual_seed(3)), mean, std))
+    assert torch.allclose(out.amin(dim=(0, 2, 3)), -torch.tensor(mean) / torch.tensor(std))
     # a no-op spec (or none) is exactly normalisation and draws nothing
     gen = torch.Generator().manual_seed(5)
     before = gen.get_state()
@@ -255,7 +255,7 @@ def test_augmentation_crop_flip_and_determinism():
         assert torch.equal(augment_and_normalize(x, spec, gen, mean, std), normalize(x, mean, std))
     assert torch.equal(gen.get_state(), before)
     u = torch.full((1, 3, 2, 2), 255, dtype=torch.uint8)
-    torch.testing.assert_close(normalize(u, (0.5,) * 3, (0.5,) * 3), torch.ones(1, 3, 2, 2))
+    assert torch.allclose(normalize(u, (0.5,) * 3, (0.5,) * 3), torch.ones(1, 3, 2, 2))
     assert AUGMENT["digits"] == AugmentSpec(1, False) and AUGMENT["ImageNet16-120"].pad == 2
     with pytest.raises(ConfigError):
         AugmentSpec(-1, True)
@@ -286,7 +286,7 @@ def test_batch_stream_passes_and_determinism():
 def test_batch_stream_resume_gives_same_batches():
     x = torch.randint(0, 256, (50, 1, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     y = torch.arange(50)
-    ref = [_stream(x, y).next() for _ in range(1)] and list(itertools.islice(_stream(x, y), 15))
+    ref = list(itertools.islice(_stream(x, y), 15))
     b = _stream(x, y)
     for _ in range(9):  # stop mid-way through the second pass
         b.next()
@@ -310,3 +310,19 @@ def test_search_streams_are_seeded_and_independent():
     assert torch.equal(t1.next()[0], t2.next()[0])
     assert not torch.equal(search_streams(s, 16, seed=1, device="cpu")[0].next()[0], t2.next()[0])
     assert t1.augment == AUGMENT["digits"] and t1.epoch_len == 100 // 16
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_batch_stream_steps_never_wait_on_the_host():
+    dev = torch.device("cuda")
+    x = torch.randint(0, 256, (320, 3, 16, 16), dtype=torch.uint8, device=dev)
+    y = torch.arange(320, device=dev)
+    s = BatchStream(x, y, 32, torch.Generator(device=dev).manual_seed(0), AugmentSpec(2, True), (0.5,) * 3, (0.2,) * 3)
+    s.next()  # the pass's permutation and the cached mean/std tensors are made here
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        batches = [s.next() for _ in range(s.epoch_len - 1)]
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert batches[-1][0].device.type == "cuda" and batches[-1][0].shape == (32, 3, 16, 16)

@@ -82,3 +82,11 @@ def test_unknown_optimizer_key_fails_before_work(tmp_path):
     with pytest.raises(ConfigError, match="unknown keys"):
         SearchRun(_cfg(optimizer_config={"arch_lrr": 1.0}), tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+def test_eigenvalue_tracking_column(tmp_path):
+    cfg = _cfg(space="s5", epochs=2, eigen_every=2)
+    SearchRun(cfg, tmp_path).run()
+    t = pd.read_csv(tmp_path / cfg.run_id() / "trajectory.csv")
+    assert t["dominant_eigenvalue"].isna().tolist() == [True, False]
+    assert t["dominant_eigenvalue"].iloc[1] > 0

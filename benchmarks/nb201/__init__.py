@@ -1,68 +1,58 @@
-"""NAS-Bench-201 ground truth: official .pth, NATS-Bench directory or CSV, one canonical cached table.
+"""NAS-Bench-201 ground truth: official .pth, NATS-Bench or CSV, one canonical cached table.
 
-Dataset and split names (see ``official.SPLITS`` for the official names):
-``cifar10`` / ``cifar100`` / ``ImageNet16-120`` x ``train`` / ``valid`` / ``test``;
-cifar10 ``test`` is the model trained on train+valid tested on the test set,
-cifar10 ``valid`` the model trained on train tested on the held-out valid half.
-Epochs: 12 (official "less") and 200 ("full").
+``load_benchmark("nb201", FILE)`` accepts the official
+``NAS-Bench-201-v1_0-e61699.pth`` / ``-v1_1-096897.pth``, a NATS-Bench
+``NATS-tss-v1_0-3ffb9-simple/`` directory (or the single
+``NATS-tss-v1_0-3ffb9.pickle.pbz2``), one NB-201 CSV, or a directory of CSVs
+(all merged). The first load converts it into ``cache_root()/nb201-<sha256>/``;
+later loads read that table. Rows are the 15,625 cells in official index
+order (a CSV covering a subset gives just those rows).
+
+Canonical names (``MetricKey(dataset, split, metric, epochs)``):
+
+| dataset | split | official dataset | official set | model trained on |
+| --- | --- | --- | --- | --- |
+| cifar10 | train | cifar10-valid | train | CIFAR-10 train half (25k) |
+| cifar10 | valid | cifar10-valid | x-valid | CIFAR-10 train half; scored on the valid half (25k) |
+| cifar10 | test | cifar10 | ori-test | CIFAR-10 train + valid (50k); scored on the test set |
+| cifar100 | train | cifar100 | train | CIFAR-100 train |
+| cifar100 | valid | cifar100 | x-valid | CIFAR-100 train; scored on half of the test set |
+| cifar100 | test | cifar100 | x-test | CIFAR-100 train; scored on the other half |
+| ImageNet16-120 | train | ImageNet16-120 | train | ImageNet16-120 train |
+| ImageNet16-120 | valid | ImageNet16-120 | x-valid | ImageNet16-120 train; half of its validation set |
+| ImageNet16-120 | test | ImageNet16-120 | x-test | ImageNet16-120 train; the other half |
+
+Note that cifar10 valid and test come from two different trainings.
+
+| metric | meaning |
+| --- | --- |
+| accuracy | top-1 accuracy in percent after the final epoch (``epochs - 1``) |
+| loss | cross-entropy after the final epoch |
+| time | total training seconds of the run behind the split (sum over all epochs; official ``train-all-time``) |
+| params | parameters in millions (official ``params``, "MB") |
+| flops | FLOPs in millions (official ``flop``) |
+
+| epochs | official hyper-parameters |
+| --- | --- |
+| 12 | ``less`` in the .pth, ``"12"`` in NATS-Bench (v1_0 has 12-epoch runs of cifar10-valid only) |
+| 200 | ``full`` in the .pth, ``"200"`` in NATS-Bench |
+
+Seeds are the official trial seeds as strings (``"777"``, ``"888"``,
+``"999"``); ``seed="mean"`` averages the trials present (the official
+``is_random=False``). The CSVs publish means only (``seeds == []``): the
+200-epoch CSV gives ``*/test/accuracy@200``, the 12-epoch CSV
+``*/valid/accuracy@12`` and ``*/test/accuracy@12``. Not imported: the
+``ori-test`` set of cifar100 / ImageNet16-120 (valid + test together), the
+cifar10-valid run's test score, top-5, latency, evaluation times and the
+per-epoch curves. Anything absent raises ``BenchmarkError``; nothing falls
+back to a neighbouring split or budget.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from benchmarks import register_benchmark
-from benchmarks.base import TabularBenchmark
 from benchmarks.nb201.csv_import import import_csv, merge_tables
-from benchmarks.nb201.official import SPLITS, import_nats_dir, import_pth
-from benchmarks.table import Table, cache_root, sha256_file
-from search_spaces.errors import BenchmarkError
+from benchmarks.nb201.loader import ACCEPTED, NB201Benchmark, cache_dir, convert, load_nb201, source_digest
+from benchmarks.nb201.official import HP_EPOCHS, SPLITS, import_nats_dir, import_pth
 
-ACCEPTED = ("an official NAS-Bench-201-v1_*.pth file, a NATS-tss-v1_0-3ffb9-simple directory, "
-            "an NB-201 CSV, or a folder of NB-201 CSVs")
-
-
-def _source_digest(path: Path) -> str:
-    if path.is_file():
-        return sha256_file(path)
-    import hashlib
-
-    h = hashlib.sha256()
-    for f in sorted(path.iterdir()):
-        if f.is_file() and (f.suffix == ".csv" or f.name == "meta.pickle.pbz2"):
-            h.update(f.name.encode())
-            h.update(sha256_file(f).encode())
-    return h.hexdigest()
-
-
-def convert(path: Path) -> Table:
-    """Convert any accepted source into one table (no caching)."""
-    if path.is_dir():
-        if (path / "meta.pickle.pbz2").is_file():
-            return import_nats_dir(path)
-        csvs = sorted(path.glob("*.csv"))
-        if not csvs:
-            raise BenchmarkError(f"{path}: no NB-201 data found (accepted: {ACCEPTED})")
-        return merge_tables([import_csv(c) for c in csvs])
-    if path.suffix == ".csv":
-        return import_csv(path)
-    return import_pth(path)
-
-
-@register_benchmark("nb201", "nb201", "NAS-Bench-201: official .pth, NATS dir or CSV (--benchmark-file)")
-def load_nb201(file: Path | None) -> TabularBenchmark:
-    """Load (converting once, then from the cache) the NB-201 benchmark from ``file``."""
-    if file is None:
-        raise BenchmarkError(f"benchmark 'nb201' needs --benchmark-file: {ACCEPTED}")
-    file = Path(file).expanduser()
-    if not file.exists():
-        raise BenchmarkError(f"benchmark 'nb201': {file} does not exist ({ACCEPTED})")
-    cache = cache_root() / f"nb201-{_source_digest(file)[:16]}"
-    if (cache / "metadata.json").is_file():
-        return TabularBenchmark(Table.load(cache), name="nb201")
-    table = convert(file)
-    table.save(cache)
-    return TabularBenchmark(table, name="nb201")
-
-
-__all__ = ["SPLITS", "convert", "import_csv", "import_nats_dir", "import_pth", "load_nb201", "merge_tables"]
+__all__ = ["ACCEPTED", "HP_EPOCHS", "NB201Benchmark", "SPLITS", "cache_dir", "convert", "import_csv",
+           "import_nats_dir", "import_pth", "load_nb201", "merge_tables", "source_digest"]

@@ -46,13 +46,15 @@ def _parse_set(items: tuple[str, ...]) -> dict:
 @click.option("--track-running-stats", default=None, type=bool, help="Search-BN tracking (default: the space's protocol).")
 @click.option("--subset", default=None, type=int, help="Use only this many images per split.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--eigen-every", default=0, show_default=True, type=int,
+              help="Track the dominant Hessian eigenvalue every N epochs (0: off).")
 @click.option("--set", "overrides", multiple=True, help="Optimizer config override KEY=VALUE (JSON value).")
 @click.option("--out", default="results/runs", show_default=True, type=click.Path(file_okay=False))
 @click.option("--resume", is_flag=True, help="Continue unfinished runs from their last checkpoint.")
 @click.option("--no-summary", is_flag=True, help="Skip the summary table and plot.")
 def run_cmd(space, optimizers, dataset, data_dir, benchmark, benchmark_file, benchmark_dataset, benchmark_epochs,
-            seeds, epochs, batch_size, channels, depth, track_running_stats, subset, device, overrides, out,
-            resume, no_summary) -> None:
+            seeds, epochs, batch_size, channels, depth, track_running_stats, subset, device, eigen_every, overrides,
+            out, resume, no_summary) -> None:
     """Run searches (default: DARTS and RS-ws on S5/digits, 3 seeds) and summarise them."""
     from harness.runner import SearchRun
 
@@ -67,7 +69,8 @@ def run_cmd(space, optimizers, dataset, data_dir, benchmark, benchmark_file, ben
                             benchmark_dataset=benchmark_dataset, benchmark_epochs=benchmark_epochs,
                             data_dir=data_dir, optimizer=name, optimizer_config=opt_cfg, seed=seed,
                             epochs=epochs, batch_size=batch_size, channels=channels, depth=depth,
-                            track_running_stats=track_running_stats, subset=subset, device=device)
+                            track_running_stats=track_running_stats, subset=subset, device=device,
+                            eigen_every=eigen_every)
             runs.append(SearchRun(cfg, out, progress=_progress_printer()))
     for r in runs:
         was_finished = r.finished

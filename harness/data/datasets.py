@@ -13,17 +13,20 @@ digits          538 (d)       539 (d)       1,077 (e)  360 (e)    360 (e)
 
 (a) The two halves of the official training set. NB-201 takes them from its
     ``cifar-split.txt``; put that file (JSON, keys ``train`` / ``valid``) in
-    the data folder to use it, otherwise a stratified split with seed 0 is used
-    (``splits.stratified_split``).
+    the data folder to use it, otherwise every class is shuffled with numpy
+    seed 0 and cut in two (``splits.halves``; 2,500 per class on each side).
 (b) The full official test set (NB-201's ``ori-test``).
 (c) The ``x-valid`` / ``x-test`` halves of the official test set (CIFAR-100) or
     of the 120-class validation set (ImageNet16-120), from
     ``cifar100-test-split.txt`` / ``imagenet-16-120-test-split.txt`` (keys
     ``xvalid`` / ``xtest``) when present in the data folder, else stratified
-    seed-0 halves (x-valid gets the smaller half of an odd count).
-(d) The digits train split, halved (stratified, seed 0).
-(e) scikit-learn's 1,797 digits split once, stratified with seed 0, into test
-    360, valid 360 and train 1,077.
+    seed-0 halves as in (a) (x-valid gets the smaller half of an odd count).
+(d) The digits train split, halved as in (a) (seed 0).
+(e) scikit-learn's 1,797 digits split once with seed 0 by
+    ``splits.stratified_split`` into test 360 and valid 360 (36 per class
+    each) and train 1,077 (the rest).
+
+Split files are looked for in the batch folder and in the folder holding it.
 
 Normalisation: the per-channel NB-201 mean/std for CIFAR-10, CIFAR-100 and
 ImageNet16; for digits, the mean/std of the train split's pixels (population
@@ -139,12 +142,12 @@ def _splits_digits() -> dict[str, tuple[np.ndarray, np.ndarray]]:
             "train": (xt, yt), "valid": (x[va], y[va]), "test": (x[te], y[te])}
 
 
-def _split_dirs(data_dir: str | Path, located: Path) -> list[Path]:
-    root = Path(data_dir).expanduser()
-    return [root] if root.resolve() == located.resolve() else [root, located]
+def _split_dirs(located: Path) -> list[Path]:
+    # NB-201 keeps its split files next to the batch folder; accept them inside it too
+    return [located, located.parent]
 
 
-def _find_split(dirs: list[Path], fname: str, keys: tuple[str, str], n: int):
+def _find_split(dirs: list[Path], fname: str, keys: tuple[str, str], n: int) -> tuple[np.ndarray, np.ndarray] | None:
     for d in dirs:
         got = read_split_file(d / fname, keys, n)
         if got is not None:
@@ -153,9 +156,9 @@ def _find_split(dirs: list[Path], fname: str, keys: tuple[str, str], n: int):
 
 
 def _splits_cifar10(data_dir: str | Path | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    (tx, ty), test = readers.read_cifar10(data_dir)
-    located = readers.locate(data_dir, "cifar10", ("cifar-10-batches-py",), readers.CIFAR10_FILES)
-    got = _find_split(_split_dirs(data_dir, located), "cifar-split.txt", ("train", "valid"), len(ty))
+    located = readers.locate(data_dir, "cifar10")
+    (tx, ty), test = readers.read_cifar10(located)
+    got = _find_split(_split_dirs(located), "cifar-split.txt", ("train", "valid"), len(ty))
     s_tr, s_va = got if got is not None else halves(ty)
     valid = (tx[s_va], ty[s_va])
     return {"search_train": (tx[s_tr], ty[s_tr]), "search_valid": valid, "train": (tx, ty), "valid": valid,
@@ -163,15 +166,14 @@ def _splits_cifar10(data_dir: str | Path | None) -> dict[str, tuple[np.ndarray, 
 
 
 def _splits_halved_test(name: str, data_dir: str | Path | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    located = readers.locate(data_dir, name)
     if name == "cifar100":
-        train, (ex, ey) = readers.read_cifar100(data_dir)
-        located = readers.locate(data_dir, name, ("cifar-100-python",), readers.CIFAR100_FILES)
+        train, (ex, ey) = readers.read_cifar100(located)
         fname = "cifar100-test-split.txt"
     else:
-        train, (ex, ey) = readers.read_imagenet16(data_dir, DATASETS[name].num_classes)
-        located = readers.locate(data_dir, name, ("ImageNet16", "ImageNet16-120"), readers.IMAGENET16_FILES)
+        train, (ex, ey) = readers.read_imagenet16(located, DATASETS[name].num_classes)
         fname = "imagenet-16-120-test-split.txt"
-    got = _find_split(_split_dirs(data_dir, located), fname, ("xvalid", "xtest"), len(ey))
+    got = _find_split(_split_dirs(located), fname, ("xvalid", "xtest"), len(ey))
     xv, xt = got if got is not None else halves(ey)
     valid = (ex[xv], ey[xv])
     return {"search_train": train, "search_valid": valid, "train": train, "valid": valid, "test": (ex[xt], ey[xt])}

@@ -46,6 +46,12 @@ Arrays = tuple[np.ndarray, np.ndarray]
 CIFAR10_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 CIFAR100_FILES = ["train", "test"]
 IMAGENET16_FILES = [f"train_data_batch_{i}" for i in range(1, 11)] + ["val_data"]
+#: dataset -> (accepted sub-folder names, files that must all be there)
+LAYOUT: dict[str, tuple[tuple[str, ...], list[str]]] = {
+    "cifar10": (("cifar-10-batches-py",), CIFAR10_FILES),
+    "cifar100": (("cifar-100-python",), CIFAR100_FILES),
+    "ImageNet16-120": (("ImageNet16", "ImageNet16-120"), IMAGENET16_FILES),
+}
 
 # The only globals an official batch (py2 or py3, any protocol) refers to.
 _NUMPY_GLOBALS = {"_reconstruct": _multiarray._reconstruct, "scalar": _multiarray.scalar,
@@ -62,22 +68,37 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 
 def _describe(files: list[str]) -> str:
-    """``data_batch_1..5, test_batch`` rather than six names."""
-    stems: dict[str, list[str]] = {}
+    """``data_batch_1..5, test_batch`` rather than six names (only runs of consecutive numbers fold)."""
+    out: list[str] = []
+    run: list[tuple[str, int]] = []  # (stem, number) of the current consecutive run
+
+    def flush() -> None:
+        if len(run) > 2:
+            out.append(f"{run[0][0]}_{run[0][1]}..{run[-1][1]}")
+        else:
+            out.extend(f"{s}_{n}" for s, n in run)
+        run.clear()
+
     for f in files:
         stem, _, num = f.rpartition("_")
-        if num.isdigit():
-            stems.setdefault(stem, []).append(num)
-    out = [f"{s}_{n[0]}..{n[-1]}" for s, n in stems.items()]
-    return ", ".join(out + [f for f in files if not f.rpartition("_")[2].isdigit()])
+        if stem and num.isdigit():
+            if run and (run[-1][0] != stem or run[-1][1] + 1 != int(num)):
+                flush()
+            run.append((stem, int(num)))
+        else:
+            flush()
+            out.append(f)
+    flush()
+    return ", ".join(out)
 
 
-def locate(root: str | Path | None, dataset: str, subdirs: tuple[str, ...], files: list[str]) -> Path:
-    """The folder holding all ``files``: ``root`` itself or ``root/<subdir>``.
+def locate(root: str | Path | None, dataset: str) -> Path:
+    """The folder holding all files of ``dataset`` (see ``LAYOUT``): ``root`` itself or ``root/<subdir>``.
 
     Raises:
         DataError: ``root`` is None or missing, or no candidate holds every file.
     """
+    subdirs, files = LAYOUT[dataset]
     expected = f"{subdirs[0]}/ with {_describe(files)}"
     if root is None:
         raise DataError(f"dataset {dataset!r} needs --data-dir: a folder holding {expected}")
@@ -93,7 +114,7 @@ def locate(root: str | Path | None, dataset: str, subdirs: tuple[str, ...], file
     # report against the candidate that looks most like the dataset folder
     best = max(candidates, key=lambda c: (sum((c / f).is_file() for f in files), c != root))
     missing = [f for f in files if not (best / f).is_file()]
-    raise DataError(f"dataset {dataset!r}: {best} is missing {', '.join(missing)} (expected {expected})")
+    raise DataError(f"dataset {dataset!r}: {best} is missing {_describe(missing)} (expected {expected})")
 
 
 def unpickle(path: Path) -> dict:
@@ -142,7 +163,7 @@ def _check_range(y: np.ndarray, lo: int, hi: int, path: Path, key: str) -> None:
 
 def read_cifar10(root: str | Path | None) -> tuple[Arrays, Arrays]:
     """((train x, y), (test x, y)) from ``cifar-10-batches-py``; 50,000 + 10,000 in the full set."""
-    d = locate(root, "cifar10", ("cifar-10-batches-py",), CIFAR10_FILES)
+    d = locate(root, "cifar10")
     parts = []
     for f in CIFAR10_FILES:
         x, y = read_batch(d / f, "labels", 3, 32)
@@ -154,7 +175,7 @@ def read_cifar10(root: str | Path | None) -> tuple[Arrays, Arrays]:
 
 def read_cifar100(root: str | Path | None) -> tuple[Arrays, Arrays]:
     """((train x, fine y), (test x, fine y)) from ``cifar-100-python``; 50,000 + 10,000."""
-    d = locate(root, "cifar100", ("cifar-100-python",), CIFAR100_FILES)
+    d = locate(root, "cifar100")
     out = []
     for f in CIFAR100_FILES:
         x, y = read_batch(d / f, "fine_labels", 3, 32)
@@ -168,7 +189,7 @@ def read_imagenet16(root: str | Path | None, num_classes: int = 120) -> tuple[Ar
 
     For 120 classes the full set keeps 151,700 training and 6,000 validation images.
     """
-    d = locate(root, "ImageNet16-120", ("ImageNet16", "ImageNet16-120"), IMAGENET16_FILES)
+    d = locate(root, "ImageNet16-120")
     parts = []
     for f in IMAGENET16_FILES:
         x, y = read_batch(d / f, "labels", 3, 16)

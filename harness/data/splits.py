@@ -3,7 +3,9 @@
 ``stratified_order`` shuffles each class with ``numpy.random.default_rng(seed)``
 (classes in ascending label order) and interleaves the classes round-robin, so
 every prefix of the order is close to class-balanced. ``stratified_split`` cuts
-that order into consecutive parts and returns each part's indices sorted.
+that order into consecutive parts and returns each part's indices sorted (the
+early parts are balanced, the last one takes what is left). ``halves`` splits
+every class in two instead, so both halves keep the class proportions.
 
 NB-201 split files are JSON objects of index lists, either plain
 (``{"train": [0, 5, ...]}``) or in the form NB-201's ``load_config`` writes
@@ -50,9 +52,24 @@ def stratified_split(y: np.ndarray, sizes: list[int], seed: int = 0) -> list[np.
 
 
 def halves(y: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Two stratified halves (the first gets the smaller half when ``len(y)`` is odd)."""
-    a, b = stratified_split(y, [len(y) // 2, len(y) - len(y) // 2], seed)
-    return a, b
+    """Two stratified halves (sorted indices): each class is shuffled and cut in two.
+
+    Proportional rather than round-robin, so both halves keep the class mix of
+    ``y``. Classes with an odd count give their extra example alternately to
+    the second and the first half, which makes the first half exactly
+    ``len(y) // 2``.
+    """
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
+    first, second, odd = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], 0
+    for c in np.unique(y):
+        p = rng.permutation(np.flatnonzero(y == c))
+        k = len(p) // 2
+        if len(p) % 2:
+            k, odd = k + odd, odd ^ 1
+        first.append(p[:k])
+        second.append(p[k:])
+    return np.sort(np.concatenate(first)), np.sort(np.concatenate(second))
 
 
 def balanced_subset(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:

@@ -1,0 +1,27 @@
+"""``harness bench``: search-step throughput (a benchmark script, never a test)."""
+
+from __future__ import annotations
+
+import click
+
+from harness.cli import cli
+
+
+@cli.command("bench")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--quick", is_flag=True, help="Reduced size (C=8, 1 cell per stage, batch 32) for CPUs.")
+@click.option("--steps", default=5, show_default=True, type=int, help="Timed steps per case (median reported).")
+@click.option("--json", "json_out", default="bench.json", show_default=True, help="Where to write the JSON.")
+def bench_cmd(device: str, quick: bool, steps: int, json_out: str) -> None:
+    """Seconds per search step of the default path and of the eager reference."""
+    from harness.bench import run_bench
+
+    rows = run_bench(device, quick, steps, out=json_out)
+    click.echo(f"{'space':6s} {'optimizer':10s} {'default s/step':>14s} {'eager s/step':>12s} {'speedup':>8s} "
+               f"{'epoch est. (s)':>14s}")
+    for r in rows:
+        eager = r.get("eager_seconds_per_step")
+        click.echo(f"{r['space']:6s} {r['optimizer']:10s} {r['default_seconds_per_step']:14.4f} "
+                   f"{eager if eager is not None else float('nan'):12.4f} {r.get('speedup_vs_eager', float('nan')):8.2f} "
+                   f"{r['default_epoch_seconds_estimate']:14.1f}")
+    click.echo(f"written: {json_out}")

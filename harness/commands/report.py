@@ -1,0 +1,1 @@
+"""``harness report`` (being written)."""

@@ -1,0 +1,53 @@
+"""``harness table RUNS...``: results table over seeds, optionally with published references."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from harness.cli import cli
+
+
+@cli.command("table")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--format", "fmt", default="md", show_default=True, type=click.Choice(["md", "latex", "csv"]))
+@click.option("--metric", default="accuracy", show_default=True, type=click.Choice(["accuracy", "regret"]))
+@click.option("--epoch", default="final", show_default=True,
+              help="'final' (each run's last epoch) or N: the value after N search epochs.")
+@click.option("--decimals", default=2, show_default=True, type=int)
+@click.option("--references", is_flag=True, help="Add published rows for the same benchmark/dataset/split (italic).")
+@click.option("--references-file", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Reference CSV (default: the shipped harness/references/published.csv).")
+@click.option("--against", default=None, metavar="REFERENCE",
+              help="Compare each row with a published method name, source (substring) or CSV file.")
+@click.option("--dataframe", default=None, type=click.Path(dir_okay=False),
+              help="Also save every run as one long-format parquet file here.")
+@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False), help="Write the table here (default: stdout).")
+def table_cmd(runs, fmt, metric, epoch, decimals, references, references_file, against, dataframe, output) -> None:
+    """Table of RUNS (run folders or folders holding them): rows = optimizer (and setting),
+    columns = dataset x split, cells = mean ± std over seeds."""
+    from harness.aggregate import load_frame, save_parquet
+    from harness.references import load_references
+    from harness.tables import (TableConfig, cell_stats, compare_against, parse_epoch, reference_rows,
+                                render_against, render_table, resolve_against)
+    from search_spaces.errors import UserError
+
+    cfg = TableConfig(metric=metric, epoch=parse_epoch(epoch), decimals=decimals)
+    frame = load_frame(runs)
+    if frame["run_id"].nunique() == 0:
+        raise UserError(f"no runs (folders with config.json) under {', '.join(runs)}")
+    if dataframe:
+        click.echo(f"long-format frame ({len(frame)} rows): {save_parquet(frame, dataframe)}", err=True)
+    cells = cell_stats(frame, cfg)
+    refs_all = load_references(references_file) if (references or against) else None
+    text = render_table(cells, reference_rows(cells, refs_all, metric) if references else None, cfg, fmt)
+    if against:
+        cands, by_name = resolve_against(refs_all, against)
+        text += "\n" + render_against(compare_against(cells, cands, by_name), fmt, decimals)
+    if output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(text)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)

@@ -1,0 +1,110 @@
+"""Variational Adam (VAdam) on a diagonal Gaussian ``q = N(mu, sigma^2)``, BaLeNAS eqs. (17)-(18).
+
+The natural-momentum update of natural-gradient variational inference as
+BaLeNAS writes it (Zhang et al., "Differentiable Architecture Search via the
+Bayesian Learning Rule", after Khan et al., ICML 2018), with ``g`` the
+minibatch gradient of the mean loss at a sample ``alpha ~ q``:
+
+    s_{t+1}  = (1 - beta) s_t + beta (g o g)                                      (18)
+    mu_{t+1} = mu_t - beta (g + delta mu_t) / (s_{t+1} + delta)
+               + gamma ((s_t + delta) / (s_{t+1} + delta)) o (mu_t - mu_{t-1})    (17)
+    sigma_t^2 = 1 / (N (s_t + delta))
+
+``delta`` is the paper's delta-tilde (prior precision divided by ``N``), ``N``
+the number of data points. There is no square root and no bias correction:
+``s`` is a Gauss-Newton estimate of the per-example curvature, so the step is
+Newton-like. ``N = inf`` makes ``sigma = 0`` (a point estimate).
+
+Everything acts entry-wise on ``dict[str, Tensor]`` (the architecture groups,
+each ``[rows, options]``), so the part is independent of search spaces.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+Tensors = dict[str, torch.Tensor]
+
+
+def vadam_update(mu: torch.Tensor, mu_prev: torch.Tensor, s: torch.Tensor, g: torch.Tensor, *,
+                 beta: float, gamma: float, delta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """One VAdam step on one tensor (pure function).
+
+    Args:
+        mu: ``mu_t``, any shape.
+        mu_prev: ``mu_{t-1}`` (equal to ``mu`` at the first step, so there is no momentum yet).
+        s: ``s_t`` (same shape, >= 0).
+        g: Gradient at the sample (same shape).
+        beta: Step size, also the rate of the ``s`` average.
+        gamma: Momentum.
+        delta: ``delta~`` (> 0).
+
+    Returns:
+        ``(mu_{t+1}, s_{t+1})``.
+    """
+    s_next = (1.0 - beta) * s + beta * g * g
+    denom = s_next + delta
+    mu_next = mu - beta * (g + delta * mu) / denom + gamma * ((s + delta) / denom) * (mu - mu_prev)
+    return mu_next, s_next
+
+
+def vadam_sigma(s: torch.Tensor, delta: float, n_data: float) -> torch.Tensor:
+    """``sigma = (N (s + delta))^{-1/2}``; zeros when ``N`` is infinite."""
+    if math.isinf(n_data):
+        return torch.zeros_like(s)
+    return torch.rsqrt(n_data * (s + delta))
+
+
+class VAdam:
+    """VAdam state (``s``, ``mu_{t-1}``) for a dict of mean tensors updated in place.
+
+    Args:
+        mu: The means (e.g. architecture logits, ``[rows, options]`` per group); updated in place by ``step``.
+        beta, gamma, delta, n_data: See the module doc.
+        init_s: Initial ``s_0`` (0: ``q`` starts at the prior variance ``1 / (N delta)``).
+    """
+
+    def __init__(self, mu: Tensors, *, beta: float, gamma: float, delta: float, n_data: float,
+                 init_s: float = 0.0) -> None:
+        if not 0 < beta <= 1 or not 0 <= gamma < 1 or delta <= 0 or n_data <= 0 or init_s < 0:
+            raise ValueError(f"VAdam: need 0<beta<=1, 0<=gamma<1, delta>0, N>0, s0>=0; got "
+                             f"beta={beta}, gamma={gamma}, delta={delta}, N={n_data}, s0={init_s}")
+        self.mu = mu
+        self.beta, self.gamma, self.delta, self.n_data = beta, gamma, delta, n_data
+        self.s = {k: torch.full_like(v.detach(), init_s) for k, v in mu.items()}
+        self.prev = {k: v.detach().clone() for k, v in mu.items()}
+        self.steps = 0
+
+    def sigma(self) -> Tensors:
+        """Current standard deviations ``sigma_t``, same shapes as ``mu``."""
+        return {k: vadam_sigma(s, self.delta, self.n_data) for k, s in self.s.items()}
+
+    def sample(self, generator: torch.Generator) -> Tensors:
+        """Reparameterised draw ``mu + sigma o eps``, ``eps ~ N(0, I)`` from ``generator`` (detached)."""
+        sig = self.sigma()
+        return {k: m.detach() + sig[k] * torch.randn(m.shape, generator=generator, device=m.device, dtype=m.dtype)
+                for k, m in self.mu.items()}
+
+    @torch.no_grad()
+    def step(self, grads: Tensors) -> None:
+        """Apply eqs. (17)-(18) with ``grads`` (one per key of ``mu``)."""
+        for k, m in self.mu.items():
+            new_mu, new_s = vadam_update(m.detach(), self.prev[k], self.s[k], grads[k].detach(),
+                                         beta=self.beta, gamma=self.gamma, delta=self.delta)
+            self.prev[k] = m.detach().clone()
+            self.s[k] = new_s
+            m.copy_(new_mu)
+        self.steps += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"s": {k: v.clone() for k, v in self.s.items()},
+                "prev": {k: v.clone() for k, v in self.prev.items()}, "steps": self.steps}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        dev = {k: v.device for k, v in self.mu.items()}
+        self.s = {k: v.to(dev[k]) for k, v in state["s"].items()}
+        self.prev = {k: v.to(dev[k]) for k, v in state["prev"].items()}
+        self.steps = int(state["steps"])

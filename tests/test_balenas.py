@@ -1,0 +1,177 @@
+"""BaLeNAS: the VAdam update (paper eqs. 17-18), the Gaussian over logits, BaLeNAS-TF selection."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from harness import proxies
+from harness.optimizers import create_optimizer, make_config
+from harness.optimizers.parts import darts_grad
+from harness.optimizers.parts.vadam import VAdam, vadam_sigma, vadam_update
+from search_spaces import SupernetConfig, get_space
+from search_spaces.errors import ConfigError
+
+S5 = get_space("s5")
+TINY = SupernetConfig(channels=4, depth=3, in_channels=1, input_size=8, num_classes=3)
+
+
+def _opt(name="balenas", epochs=10, seed=0, **over):
+    torch.manual_seed(0)
+    return create_optimizer(name, S5, S5.build_supernet(TINY), over, epochs=epochs, steps_per_epoch=2, seed=seed)
+
+
+def _batch(seed=0, n=8):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 1, 8, 8, generator=g), torch.randint(0, 3, (n,), generator=g)
+
+
+def test_vadam_step_matches_hand_computation():
+    beta, gamma, delta = 0.1, 0.9, 0.01
+    mu, prev = torch.tensor([0.5, -1.0]), torch.tensor([0.3, -1.0])
+    s, g = torch.tensor([0.1, 0.2]), torch.tensor([0.2, -0.4])
+    new_mu, new_s = vadam_update(mu, prev, s, g, beta=beta, gamma=gamma, delta=delta)
+    # by hand: s' = 0.9 s + 0.1 g^2
+    s0, s1 = 0.9 * 0.1 + 0.1 * 0.04, 0.9 * 0.2 + 0.1 * 0.16
+    assert (s0, s1) == pytest.approx((0.094, 0.196))
+    m0 = 0.5 - 0.1 * (0.2 + 0.01 * 0.5) / (s0 + 0.01) + 0.9 * ((0.1 + 0.01) / (s0 + 0.01)) * (0.5 - 0.3)
+    m1 = -1.0 - 0.1 * (-0.4 + 0.01 * -1.0) / (s1 + 0.01) + 0.0  # no movement last step: no momentum
+    assert m0 == pytest.approx(0.4932692, abs=1e-6) and m1 == pytest.approx(-0.8009709, abs=1e-6)
+    torch.testing.assert_close(new_s, torch.tensor([s0, s1]))
+    torch.testing.assert_close(new_mu, torch.tensor([m0, m1]))
+    # sigma^2 = 1 / (N (s + delta))
+    torch.testing.assert_close(vadam_sigma(new_s, delta, 50.0) ** 2, 1 / (50.0 * (new_s + delta)))
+
+
+def test_vadam_object_tracks_previous_mean_for_momentum():
+    mu = {"a": torch.tensor([[1.0, 2.0]])}
+    opt = VAdam(mu, beta=0.5, gamma=0.5, delta=0.1, n_data=10.0, init_s=1.0)
+    g = {"a": torch.tensor([[1.0, -1.0]])}
+    opt.step(g)  # first step: mu_{t-1} = mu_t, so no momentum
+    first = torch.tensor([[1.0, 2.0]]) - 0.5 * (torch.tensor([[1.0, -1.0]]) + 0.1 * torch.tensor([[1.0, 2.0]])) / 1.1
+    torch.testing.assert_close(mu["a"], first)
+    opt.step(g)
+    expect, _ = vadam_update(first, torch.tensor([[1.0, 2.0]]), torch.ones(1, 2), g["a"], beta=0.5, gamma=0.5,
+                             delta=0.1)
+    torch.testing.assert_close(mu["a"], expect)
+
+
+def test_sigma_shrinks_as_s_grows():
+    mu = {"a": torch.zeros(3, 4)}
+    opt = VAdam(mu, beta=0.2, gamma=0.0, delta=1e-3, n_data=100.0)
+    sig0 = opt.sigma()["a"]
+    torch.testing.assert_close(sig0, torch.full((3, 4), 1 / math.sqrt(100 * 1e-3)))  # the prior at s = 0
+    last_s, last_sig = opt.s["a"].clone(), sig0
+    for _ in range(5):
+        opt.step({"a": torch.full((3, 4), 2.0)})
+        assert (opt.s["a"] > last_s).all() and (opt.sigma()["a"] < last_sig).all()
+        last_s, last_sig = opt.s["a"].clone(), opt.sigma()["a"]
+
+
+def test_vadam_draws_have_mean_mu_and_std_sigma():
+    mu = {"a": torch.tensor([[1.0, -2.0, 0.5]])}
+    opt = VAdam(mu, beta=0.1, gamma=0.0, delta=0.01, n_data=4.0, init_s=0.24)
+    gen = torch.Generator().manual_seed(0)
+    draws = torch.stack([opt.sample(gen)["a"] for _ in range(4000)])
+    torch.testing.assert_close(draws.mean(0), mu["a"], atol=0.05, rtol=0)
+    torch.testing.assert_close(draws.std(0), torch.full((1, 3), 1.0), atol=0.05, rtol=0)  # 1/sqrt(4 * 0.25)
+    again = VAdam(mu, beta=0.1, gamma=0.0, delta=0.01, n_data=4.0, init_s=0.24)
+    torch.testing.assert_close(again.sample(torch.Generator().manual_seed(3))["a"],
+                               opt.sample(torch.Generator().manual_seed(3))["a"])
+
+
+def test_zero_sigma_gives_the_deterministic_preconditioned_step():
+    opt = _opt(n_data=math.inf, init_s=0.5)
+    assert all((s == 0).all() for s in opt.sigma().values())
+    mu0 = {k: v.detach().clone() for k, v in opt.mu.tensors().items()}
+    b = _batch()
+    alpha = {k: v.clone().requires_grad_(True) for k, v in mu0.items()}
+    _, _, g = darts_grad.first_order(darts_grad.cross_entropy_loss(opt.supernet, opt.mix), alpha, b)
+    c = opt.config
+    opt.step(b, b)
+    for k in mu0:
+        s1 = (1 - c.beta) * 0.5 + c.beta * g[k] ** 2
+        expect = mu0[k] - c.beta * (g[k] + c.delta * mu0[k]) / (s1 + c.delta)
+        torch.testing.assert_close(opt.mu.alpha[k].detach(), expect)
+    # and it does not depend on the generator's state
+    other = _opt(n_data=math.inf, init_s=0.5)
+    other.generator.manual_seed(12345)
+    other.step(b, b)
+    torch.testing.assert_close(other.mu.alpha["cell"].detach(), opt.mu.alpha["cell"].detach())
+
+
+def test_finite_n_takes_the_gradient_at_a_draw():
+    b = _batch()
+    a, z = _opt(), _opt(n_data=math.inf)
+    a.step(b, b)
+    z.step(b, b)
+    assert not torch.allclose(a.mu.alpha["cell"], z.mu.alpha["cell"])
+    out = a.step(b, b)
+    assert out["sigma_mean"].dim() == 0 and float(out["sigma_mean"]) > 0
+
+
+def test_samples_are_reproducible_and_follow_q():
+    opt = _opt()
+    s1, s2 = opt.sample(25, np.random.default_rng(0)), opt.sample(25, np.random.default_rng(0))
+    assert s1 == s2
+    assert len(set(s1)) > 1  # sigma 0.2 around near-zero means: more than one architecture
+    with torch.no_grad():
+        opt.mu.alpha["cell"].copy_(torch.tensor([[0.0, 0.0, 30.0]] * 4))
+    assert set(opt.sample(10, np.random.default_rng(1))) == {S5.from_index(80)}  # sep_conv everywhere
+
+
+def test_balenas_tf_selection_is_the_proxy_argmax_and_reproducible():
+    over = dict(tf_samples=12, proxy="snip")
+    a, b = _opt("balenas-tf", epochs=1, **over), _opt("balenas-tf", epochs=1, **over)
+    batch = _batch(1)
+    a.on_epoch_start(0)
+    b.on_epoch_start(0)
+    rng_before = torch.get_rng_state()
+    pick = a.select([batch])
+    assert torch.equal(torch.get_rng_state(), rng_before)  # selection leaves the global RNG alone
+    assert pick == a.select([batch]) == b.select([batch])
+    archs, scores = a.last_tf
+    assert len(archs) == 12
+    want = proxies.score_architectures(S5, archs, "snip", batch, a.proxy_network_config(), seed=a.seed)
+    np.testing.assert_array_equal(scores, want)
+    assert pick == archs[int(np.argmax(want))]
+
+
+def test_balenas_tf_uses_argmax_before_the_last_epoch():
+    opt = _opt("balenas-tf", epochs=3, tf_samples=5)
+    opt.on_epoch_start(0)
+    assert opt.select([_batch()]) == opt.current_architecture() and opt.last_tf is None
+    opt.on_epoch_start(2)
+    opt.select([_batch()])
+    assert opt.last_tf is not None
+
+
+def test_second_order_step_and_resume_are_exact():
+    b = _batch()
+    a = _opt("balenas-2nd")
+    a.step(b, b)
+    state = copy.deepcopy(a.state_dict())  # state_dict shares the live tensors
+    a.step(b, b)
+    c = _opt("balenas-2nd", seed=5)
+    c.load_state_dict(state)
+    c.step(b, b)
+    torch.testing.assert_close(c.mu.alpha["cell"], a.mu.alpha["cell"], rtol=0, atol=0)
+    torch.testing.assert_close(c.vadam.s["cell"], a.vadam.s["cell"], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("bad", [dict(beta=0.0), dict(gamma=1.0), dict(delta=0.0), dict(n_data=0),
+                                 dict(mc_samples=0), dict(weight_mix="x"), dict(proxy="nope"),
+                                 dict(selection="best"), dict(tf_when="sometimes")])
+def test_config_validation(bad):
+    with pytest.raises(ConfigError):
+        make_config("balenas", bad)
+
+
+def test_defaults():
+    c = make_config("balenas-tf")
+    assert (c.selection, c.tf_samples, c.order) == ("proxy", 100, 1)
+    assert make_config("balenas-2nd").order == 2

@@ -1,0 +1,160 @@
+"""Fault injection: SIGKILL at random points, concurrent workers, NaN, truncated files, bad strings.
+
+Every kill point is drawn from a seeded generator, so a failure is reproducible.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.aggregate import load_runs, summary_table
+from harness.checkpoint import load_checkpoint, save_checkpoint
+from harness.config import RunConfig
+from harness.runner import SearchRun
+from search_spaces import Architecture, get_space
+from search_spaces.errors import ArchitectureError, UserError
+
+ARGS = ["--space", "s5", "--benchmark", "none", "--optimizer", "darts", "--seeds", "0", "--epochs", "4",
+        "--subset", "96", "--batch-size", "32", "--channels", "4", "--no-summary"]
+CFG = RunConfig(space="s5", benchmark="none", optimizer="darts", seed=0, epochs=4, subset=96, batch_size=32,
+                channels=4)
+KILL_POINTS = 4
+
+
+def _cli(out, *extra):
+    return [sys.executable, "-m", "harness", "run", *ARGS, "--out", str(out), *extra]
+
+
+def _traj(root):
+    return pd.read_csv(root / CFG.run_id() / "trajectory.csv").drop(columns=["wall_seconds"])
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ref")
+    t0 = time.time()
+    subprocess.run(_cli(root), check=True, capture_output=True, timeout=300)
+    return root, time.time() - t0
+
+
+def test_sigkill_at_random_points_then_resume(reference, tmp_path):
+    ref_root, duration = reference
+    rng = np.random.default_rng(2024)
+    kills = 0
+    for k in range(KILL_POINTS):
+        out = tmp_path / f"k{k}"
+        proc = subprocess.Popen(_cli(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(float(rng.uniform(0.3, 1.0)) * duration)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+        # no partially written file is ever visible
+        d = out / CFG.run_id()
+        assert not list(d.glob(".*.tmp")) or all(p.name.startswith(".") for p in d.glob(".*.tmp"))
+        if (d / "checkpoint.pt").exists():
+            load_checkpoint(d / "checkpoint.pt")
+        for f in ("config.json", "final.json"):
+            if (d / f).exists():
+                json.loads((d / f).read_text())
+        r = subprocess.run(_cli(out, "--resume"), capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        pd.testing.assert_frame_equal(_traj(ref_root), _traj(out))
+        assert json.loads((d / "final.json").read_text())["status"] == "finished"
+    assert kills >= 1  # the drawn points must hit a running process at least once
+
+
+def test_two_workers_on_one_run(reference, tmp_path):
+    ref_root, _ = reference
+    procs = [subprocess.Popen(_cli(tmp_path, "--resume"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    results = [p.communicate(timeout=300) + (p.returncode,) for p in procs]
+    codes = sorted(r[2] for r in results)
+    # either one ran and the other was refused (exit 2, one line), or the second found it finished
+    assert codes in ([0, 0], [0, 2])
+    for out, err, code in results:
+        if code == 2:
+            assert "another worker" in err and "Traceback" not in err
+    pd.testing.assert_frame_equal(_traj(ref_root), _traj(tmp_path))
+    assert not (tmp_path / CFG.run_id() / "run.lock").exists()
+
+
+def test_stale_lock_from_dead_worker_is_recovered(tmp_path):
+    d = tmp_path / CFG.run_id()
+    d.mkdir(parents=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    import socket
+
+    (d / "run.lock").write_text(json.dumps({"host": socket.gethostname(), "pid": dead.pid, "time": 0}))
+    assert SearchRun(CFG, tmp_path).run()["status"] == "finished"
+
+
+def test_nan_loss_marks_run_diverged(tmp_path, monkeypatch):
+    import harness.optimizers.darts as darts
+
+    calls = {"n": 0}
+    real = darts.F.cross_entropy
+
+    def poisoned(*a, **k):
+        calls["n"] += 1
+        loss = real(*a, **k)
+        return loss * float("nan") if calls["n"] > 8 else loss
+
+    monkeypatch.setattr(darts.F, "cross_entropy", poisoned)
+    final = SearchRun(CFG, tmp_path).run()
+    assert final["status"] == "diverged" and "non-finite" in final["reason"]
+    assert final["diverged_epoch"] is not None
+    monkeypatch.setattr(darts.F, "cross_entropy", real)
+    SearchRun(RunConfig(**{**CFG.__dict__, "seed": 1}), tmp_path).run()
+    table = summary_table(load_runs([tmp_path]))
+    line = [ln for ln in table.splitlines() if ln.startswith("darts")][0]
+    assert line.split()[-2:] == ["1", "1"]  # one finished seed averaged, one diverged counted apart
+
+
+def test_truncated_checkpoint_and_final_are_rejected(tmp_path):
+    p = tmp_path / "c.pt"
+    save_checkpoint(p, {"x": torch.arange(10)})
+    p.write_bytes(p.read_bytes()[:-7])
+    with pytest.raises(Exception, match="corrupted"):
+        load_checkpoint(p)
+    SearchRun(CFG, tmp_path).run()
+    f = tmp_path / CFG.run_id() / "final.json"
+    f.write_text(f.read_text()[:20])
+    with pytest.raises(UserError, match="corrupted"):
+        SearchRun(CFG, tmp_path).run()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["nb201", "s5"]), st.data())
+def test_architecture_strings_roundtrip(space_name, data):
+    space = get_space(space_name)
+    n = len(space.param_groups[0].row_options)
+    k = len(space.param_groups[0].row_options[0])
+    choices = data.draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n))
+    a = Architecture(space_name, tuple(choices))
+    assert space.from_str(space.to_str(a)) == a
+    assert space.from_index(space.index(a)) == a
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["nb201", "s5"]), st.text(alphabet="|+~0123456789abcdeknopr_-", max_size=80))
+def test_garbage_strings_raise_architecture_error_only(space_name, text):
+    space = get_space(space_name)
+    try:
+        a = space.from_str(text)
+    except ArchitectureError:
+        return
+    assert space.to_str(a) == text.strip()

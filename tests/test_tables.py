@@ -1,0 +1,146 @@
+"""Tables and plots on synthetic run directories: mean/std/n against hand-computed values."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.aggregate import load_frame, load_runs, save_parquet
+from harness.tables import (TableConfig, cell_stats, compare_against, reference_rows, render_against, render_table,
+                            resolve_against)
+
+
+def make_run(root: Path, optimizer: str, seed: int, test_accs: list[float], status: str = "finished",
+             dataset: str = "cifar10", optimum: float = 95.0, eig: bool = False, **opt_cfg) -> Path:
+    """A run directory in the runner's format, with a chosen test-accuracy trajectory."""
+    run = {"space": "nb201", "dataset": dataset, "benchmark": "nb201", "benchmark_dataset": None,
+           "optimizer": optimizer, "optimizer_config": dict(opt_cfg), "seed": seed, "epochs": len(test_accs),
+           "device": "cpu", "data_dir": None}
+    tag = "-".join(f"{k}{v}" for k, v in sorted(opt_cfg.items()))
+    d = root / f"{optimizer}-{dataset}-{tag}-seed{seed}"
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps({"run_id": d.name, "run": run, "resolved": {}}))
+    rows = []
+    for e, a in enumerate(test_accs):
+        r = {"epoch": e, "wall_seconds": 1.5 * (e + 1), "arch": f"arch{e}", "train_loss": 1.0 / (e + 1),
+             "gt_valid_acc": a - 1.0, "gt_test_acc": a, "test_regret": optimum - a}
+        if eig:
+            r["dominant_eigenvalue"] = 0.1 * (e + 1) + seed
+        rows.append(r)
+    pd.DataFrame(rows).to_csv(d / "trajectory.csv", index=False)
+    (d / "final.json").write_text(json.dumps({"status": status, "reason": "nan loss" if status == "diverged" else None,
+                                              "gt_test_acc": test_accs[-1], "test_regret": optimum - test_accs[-1]}))
+    return d
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Path:
+    root = tmp_path / "runs"
+    for s, acc in enumerate([90.0, 92.0, 94.0]):
+        make_run(root, "darts", s, [80.0, acc], eig=True)
+    for s, acc in enumerate([91.0, 93.0]):  # only two seeds: n shown
+        make_run(root, "gdas", s, [85.0, acc], eig=True)
+    make_run(root, "gdas", 2, [10.0, 10.0], status="diverged")  # counted, never averaged
+    for s, acc in enumerate([50.0, 60.0, 70.0]):
+        make_run(root, "darts", s, [40.0, acc], dataset="cifar100", optimum=75.0)
+    return root
+
+
+def _cell(cells, opt, ds="cifar10", split="test"):
+    c = cells[(cells.optimizer == opt) & (cells.dataset == ds) & (cells.split == split)]
+    assert len(c) == 1
+    return c.iloc[0]
+
+
+def test_mean_std_n_match_hand_computed(runs):
+    frame = load_frame([runs])
+    cells = cell_stats(frame, TableConfig())
+    d = _cell(cells, "darts")
+    assert d["mean"] == pytest.approx(92.0) and d["std"] == pytest.approx(2.0) and d["n"] == 3
+    g = _cell(cells, "gdas")
+    assert g["mean"] == pytest.approx(92.0) and g["std"] == pytest.approx(math.sqrt(2.0))
+    assert g["n"] == 2 and g["diverged"] == 1
+    assert _cell(cells, "darts", split="valid")["mean"] == pytest.approx(91.0)
+    assert _cell(cells, "darts", "cifar100")["std"] == pytest.approx(10.0)
+    # epoch N = value after N epochs (row N-1)
+    e1 = cell_stats(frame, TableConfig(epoch=1))
+    assert _cell(e1, "darts")["mean"] == pytest.approx(80.0) and _cell(e1, "darts")["std"] == 0.0
+    reg = cell_stats(frame, TableConfig(metric="regret"))
+    assert set(reg.split) == {"test"} and _cell(reg, "darts")["mean"] == pytest.approx(3.0)
+    assert bool(_cell(reg, "darts")["best"]) and bool(_cell(reg, "gdas")["best"])  # tie at 2 decimals
+
+
+def test_setting_label_and_best(tmp_path):
+    root = tmp_path / "r"
+    for s in (0, 1):
+        make_run(root, "darts", s, [90.0 + s], arch_lr=0.001)
+        make_run(root, "darts", s, [80.0 + s], arch_lr=0.01)
+    cells = cell_stats(load_frame([root]), TableConfig())
+    assert set(cells.setting) == {"arch_lr=0.001", "arch_lr=0.01"}
+    assert set(cells[cells.best].setting) == {"arch_lr=0.001"}  # best in both the valid and test column
+
+
+def test_render_md_latex_csv(runs):
+    frame = load_frame([runs])
+    cfg = TableConfig()
+    cells = cell_stats(frame, cfg)
+    md = render_table(cells, None, cfg, "md")
+    assert "| optimizer | setting | cifar10 valid | cifar10 test | cifar100 valid | cifar100 test |" in md
+    assert "92.00 ± 1.41 (n=2, 1 diverged)" in md  # gdas: n differs from the usual 3
+    assert "**92.00 ± 2.00**" in md  # darts ties gdas for best
+    tex = render_table(cells, None, cfg, "latex")
+    assert r"\begin{tabular}" in tex and r"\textbf{92.00 $\pm$ 2.00}" in tex and "\x01" not in tex
+    csv = pd.read_csv(__import__("io").StringIO(render_table(cells, None, cfg, "csv")))
+    row = csv[(csv.optimizer == "gdas") & (csv.split == "test") & (csv.dataset == "cifar10")].iloc[0]
+    assert row["n"] == 2 and row["diverged"] == 1 and row["kind"] == "ours"
+
+
+def test_references_and_against(runs):
+    from harness.references import load_references
+
+    cfg = TableConfig()
+    cells = cell_stats(load_frame([runs]), cfg)
+    refs = load_references()
+    rr = reference_rows(cells, refs, "accuracy")
+    assert set(rr.dataset) <= {"cifar10", "cifar100"} and "GDAS" in set(rr.method)
+    md = render_table(cells, rr, cfg, "md")
+    assert "*GDAS*" in md and "*Dong & Yang" in md
+    cands, by_name = resolve_against(refs, "Dong & Yang")
+    comp = compare_against(cells, cands, by_name)
+    g = comp[(comp.optimizer == "gdas") & (comp.dataset == "cifar10") & (comp.split == "test")].iloc[0]
+    assert g.ref_value == pytest.approx(93.61)
+    assert g.z == pytest.approx((92.0 - 93.61) / math.sqrt(2.0))
+    out = render_against(comp, "md")
+    assert "GDAS" in out and "difference / our std" in out
+    cands, by_name = resolve_against(refs, "GDAS")  # a method: every row compared with it
+    assert not by_name and compare_against(cells, cands, by_name).ref_method.notna().any()
+    with pytest.raises(Exception, match="no published method"):
+        resolve_against(refs, "no such thing")
+
+
+def test_parquet_roundtrip_and_old_api(runs, tmp_path):
+    frame = load_frame([runs])
+    assert {"config.optimizer_config", "config.epochs", "quantity", "value", "is_final"} - set(frame.columns) == \
+        {"config.optimizer_config"}  # empty dicts flatten to nothing
+    back = pd.read_parquet(save_parquet(frame, tmp_path / "f.parquet"))
+    assert len(back) == len(frame) and back["run_id"].nunique() == 9
+    runs_ = load_runs([runs])
+    assert len(runs_.finals) == 9
+
+
+def test_plots_without_display(runs, tmp_path):
+    from harness.plots import (optimizer_color, plot_eigenvalue, plot_ensemble, plot_histograms, plot_regret,
+                               plot_scatter)
+
+    r = load_runs([runs])
+    for p in (plot_regret(r, tmp_path / "a.png", log=True), plot_regret(r, tmp_path / "b.png", x="wall_seconds"),
+              plot_eigenvalue(r, tmp_path / "e.png"),
+              plot_scatter([1, 2, 3, 4], [2, 1, 4, 3], tmp_path / "s.png"),
+              plot_histograms(pd.DataFrame({"seen": [True, False, True], "test_acc": [1.0, 2.0, 3.0]}), tmp_path / "h.png"),
+              plot_ensemble({"S=4": pd.DataFrame({"members": [1, 2], "gain": [0.0, 1.0]})}, tmp_path / "g.png")):
+        assert p.stat().st_size > 1000 and p.with_suffix(".pdf").is_file()
+    assert optimizer_color("darts") == optimizer_color("darts", ["zzz", "darts"])
