@@ -62,6 +62,8 @@ class TabularBenchmark:
         self.name = name or table.space
         self.space = get_space(table.space)
         self._opt_cache: dict[tuple, Optimum] = {}
+        self._keys = set(table.keys())
+        self._col_cache: dict[tuple, np.ndarray] = {}
 
     # -- protocol -----------------------------------------------------
     def query(self, arch: Architecture | str, dataset: str, split: str, metric: str = "accuracy",
@@ -108,14 +110,19 @@ class TabularBenchmark:
 
     # -- internals ----------------------------------------------------
     def _column(self, dataset: str, split: str, metric: str, epochs: int, seed: str | int) -> np.ndarray:
+        ck = (dataset, split, metric, int(epochs), seed)
+        if ck in self._col_cache:
+            return self._col_cache[ck]
         key = MetricKey(dataset, split, metric, int(epochs))
-        keys = self.table.keys()
+        keys = self._keys
         if key not in keys:
             if dataset not in {k.dataset for k in keys}:
                 raise BenchmarkError(f"{self.name}: unknown dataset {dataset!r} (available: {', '.join(self.datasets())})")
-            have = ", ".join(str(k) for k in keys if k.dataset == dataset)
+            have = ", ".join(str(k) for k in sorted(keys) if k.dataset == dataset)
             raise BenchmarkError(f"{self.name}: no {key} in the source (available for {dataset}: {have})")
-        return self.table.column(key, seed)
+        # columns (and seed means) are computed once per key
+        self._col_cache[ck] = self.table.column(key, seed)
+        return self._col_cache[ck]
 
     def _str(self, arch: Architecture | str) -> str:
         return arch if isinstance(arch, str) else self.space.to_str(self.space.check(arch))

@@ -164,6 +164,10 @@ class SearchRun:
                 status = "diverged"
                 break
         final = self._final(rows, status, reason, elapsed)
+        from harness.correlate import save_supernet
+
+        # the trained supernet outlives the checkpoint, for `harness correlate`
+        save_supernet(self.dir, supernet, opt)
         atomic_write_json(self.dir / "final.json", final)
         ckpt.unlink(missing_ok=True)  # the trajectory and final.json hold the results
         return json.loads((self.dir / "final.json").read_text())

@@ -27,7 +27,7 @@ def _tiny(space: str) -> dict:
 def test_optimizer_on_real_cifar(optimizer, cifar10_dir, tmp_path):
     cfg = RunConfig(space="nb201", dataset="cifar10", data_dir=str(cifar10_dir), benchmark="none",
                     optimizer=optimizer, epochs=2, batch_size=32, subset=160, channels=4, depth=1,
-                    optimizer_config={"n_candidates": 5} if optimizer in ("rsws", "enas", "setn") else
+                    optimizer_config={"n_candidates": 5} if optimizer in ("rsws", "enas", "setn", "oneshot", "nsa") else
                     {"partial_channels": 2, "warmup_epochs": 1} if optimizer == "pc-darts" else {})
     final = SearchRun(cfg, tmp_path).run()
     assert final["status"] == "finished" and final["epochs_completed"] == 2
@@ -43,7 +43,7 @@ def test_optimizer_on_real_cifar(optimizer, cifar10_dir, tmp_path):
 @pytest.mark.parametrize("optimizer", list_optimizers())
 def test_every_optimizer_on_every_space(space_name, optimizer):
     space = get_space(space_name)
-    over = {"n_candidates": 3} if optimizer in ("rsws", "enas", "setn") else {}
+    over = {"n_candidates": 3} if optimizer in ("rsws", "enas", "setn", "oneshot", "nsa") else {}
     if optimizer == "pc-darts":
         over = {"partial_channels": 2, "warmup_epochs": 1}
     cfg = space.default_config().with_overrides(num_classes=3, in_channels=1, input_size=8, **_tiny(space_name),
