@@ -95,7 +95,9 @@ class RunConfig:
         return asdict(self)
 
     def run_id(self) -> str:
-        """Stable id: readable prefix + hash of every field but the seed."""
-        body = {k: v for k, v in self.to_dict().items() if k not in ("seed", "device")}
+        """Stable id: readable prefix + hash of the non-default fields but seed and device."""
+        # only fields that differ from their defaults: adding a new field later keeps existing ids
+        defaults = RunConfig().to_dict()
+        body = {k: v for k, v in self.to_dict().items() if k not in ("seed", "device") and v != defaults[k]}
         digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:8]
         return f"{self.optimizer}-{self.space}-{self.dataset}-seed{self.seed}-{digest}"

@@ -184,7 +184,8 @@ def save_supernet(run_dir: str | Path, supernet: nn.Module, optimizer: Any = Non
 
     The runner calls this once after the last epoch, before ``final.json``.
     """
-    payload: dict[str, Any] = {"format": 1, "state_dict": {k: v.detach().cpu() for k, v in supernet.state_dict().items()}}
+    state = {k: v.detach().cpu() for k, v in supernet.state_dict().items()}
+    payload: dict[str, Any] = {"format": 1, "state_dict": state}
     if optimizer is not None:
         wm = getattr(optimizer, "eval_weight_map", None)
         payload["weight_map"] = wm().state() if wm else None
@@ -256,10 +257,10 @@ def correlate(trained: Trained, cfg: CorrelateConfig, gt: Any, splits: Any = Non
     if splits is None:
         splits = load_dataset(run.dataset, run.data_dir, device, subset=run.subset)
     archs = select_architectures(space, cfg.archs, cfg.arch_seed)
-    m, s = splits.mean, splits.std
-    evals = fixed_batches(getattr(splits, cfg.eval_split), cfg.batch_size, cfg.eval_examples, m, s)
-    bn = fixed_batches(splits.search_train, cfg.batch_size, cfg.bn_batches * cfg.batch_size, m, s) if cfg.bn_batches else []
-    kl = fixed_batches(splits.search_train, cfg.batch_size, cfg.kl_examples, m, s) if cfg.kl_examples else []
+    m, s, bs = splits.mean, splits.std, cfg.batch_size
+    evals = fixed_batches(getattr(splits, cfg.eval_split), bs, cfg.eval_examples, m, s)
+    bn = fixed_batches(splits.search_train, bs, cfg.bn_batches * bs, m, s) if cfg.bn_batches else []
+    kl = fixed_batches(splits.search_train, bs, cfg.kl_examples, m, s) if cfg.kl_examples else []
     labels = torch.cat([y for _, y in evals])
     ref = evaluate_weights(net, all_on_weights(space, device), [kl], bn)[0] if kl else None
     rows = []
@@ -274,7 +275,8 @@ def correlate(trained: Trained, cfg: CorrelateConfig, gt: Any, splits: Any = Non
             progress(f"correlate: {i + 1}/{len(archs)} architectures evaluated")
     col = {k: np.array([r[k] for r in rows], dtype=np.float64) for k in rows[0] if k != "arch"}
     fr = cfg.top_fractions
-    st = {f"oneshot_vs_gt_{sp}": rank_correlations(col["oneshot_acc"], col[f"gt_{sp}_acc"], fr) for sp in ("valid", "test")}
+    st = {f"oneshot_vs_gt_{sp}": rank_correlations(col["oneshot_acc"], col[f"gt_{sp}_acc"], fr)
+          for sp in ("valid", "test")}
     if ref is not None:  # Bender et al.: the closer to the all-on model, the better the architecture
         st.update({f"neg_kl_vs_gt_{sp}": rank_correlations(-col["sym_kl"], col[f"gt_{sp}_acc"], fr)
                    for sp in ("valid", "test")})
@@ -354,8 +356,9 @@ def _plot_study(path: Path, rows: list[dict[str, Any]]) -> None:
     fig, ax = plt.subplots(figsize=(5, 4))
     rs = sorted({r["r_max"] for r in rows})
     for key, label in (("oneshot_vs_gt_test.kendall_tau", "test"), ("oneshot_vs_gt_valid.kendall_tau", "valid")):
-        ys = [np.nanmean([row[key] for row in rows if row["r_max"] == r] or [math.nan]) for r in rs]
-        if np.isfinite(ys).any():
+        vals = [[row[key] for row in rows if row["r_max"] == r and math.isfinite(row[key])] for r in rs]
+        ys = [float(np.mean(v)) if v else math.nan for v in vals]
+        if any(math.isfinite(y) for y in ys):
             ax.plot(rs, ys, marker="o", label=f"vs ground-truth {label}")
     ax.set(xlabel="r_max (final path-dropout rate)", ylabel="Kendall tau (mean over seeds)",
            title="one-shot rank correlation vs path dropout")

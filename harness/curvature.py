@@ -11,20 +11,15 @@ fixed validation batches (their losses averaged). The mixing weights are the
 softmax of the logits (the DARTS relaxation), unless the optimizer provides
 a deterministic ``curvature_mix`` callable.
 
-Hessian-vector products come from double backward: the gradient graph of
-the loss is built once (``create_graph=True``) and every product is one
-more backward through it, so an evaluation costs one forward/backward plus
-one double backward per Lanczos iteration. Lanczos with full
-re-orthogonalisation stops when the residual bound of the top Ritz values,
-``|beta_m * s_m|``, falls below ``tol * |theta|`` (for a symmetric matrix that
-bounds the distance to a true eigenvalue). The previous evaluation's top
-eigenvector warm-starts the next one (the spectrum drifts slowly during a
-search). ``exact_hessian`` builds the full matrix from ``n`` products to
-validate the iterative path on small architecture vectors.
-
-During an evaluation drop-path is disabled (a stochastic loss has no
-well-defined Hessian) and batch-norm running statistics are restored
-afterwards, so the search itself is not perturbed.
+Hessian-vector products come from double backward: the gradient graph is
+built once (``create_graph=True``), then each product is one more backward
+through it. Lanczos (full re-orthogonalisation) stops when the residual bound
+``|beta_m s_m|`` of the top Ritz values falls below ``tol * |theta|`` (for a
+symmetric matrix it bounds the distance to a true eigenvalue); the previous
+evaluation's top eigenvector warm-starts the next. ``exact_hessian`` (``n``
+products) validates the iterative path on small architecture vectors.
+Drop-path is off during an evaluation (a stochastic loss has no Hessian) and
+batch-norm running statistics are restored afterwards.
 
 Run ``python -m harness.curvature --space s1`` for the cost benchmark.
 """
@@ -58,8 +53,8 @@ class EigenConfig:
     Attributes:
         method: ``lanczos`` (default), ``power`` (shifted power iteration) or ``exact`` (full Hessian).
         k: Number of top eigenvalues (Lanczos / exact only).
-        tol: Relative residual tolerance of the top Ritz values (Lanczos) or
-            relative change of the Rayleigh quotient (power).
+        tol: Relative residual bound of the top Ritz values (Lanczos: 1e-2 guarantees an
+            eigenvalue within 1%) or relative change of the Rayleigh quotient (power).
         max_iter: Maximum Hessian-vector products (capped at the dimension for Lanczos).
         num_batches: Validation batches whose mean loss defines the Hessian.
         warm_start: Start from the previous evaluation's top eigenvector.
@@ -67,7 +62,7 @@ class EigenConfig:
 
     method: str = "lanczos"
     k: int = 1
-    tol: float = 1e-3
+    tol: float = 1e-2
     max_iter: int = 40
     num_batches: int = 1
     warm_start: bool = True
@@ -102,14 +97,6 @@ class EigenResult:
 
 def _flat(ts: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.cat([t.reshape(-1) for t in ts])
-
-
-def _unflat(v: torch.Tensor, like: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    out, i = [], 0
-    for t in like:
-        out.append(v[i:i + t.numel()].view_as(t).to(t.dtype))
-        i += t.numel()
-    return out
 
 
 def make_hvp(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> tuple[torch.Tensor, Hvp]:
@@ -155,21 +142,16 @@ def lanczos(hvp: Hvp, n: int, k: int = 1, tol: float = 1e-3, max_iter: int = 40,
     basis: list[torch.Tensor] = [q]
     alphas: list[float] = []
     betas: list[float] = []
-    steps = min(max_iter, n)
-    theta = s = None
-    converged = False
+    steps, converged = min(max_iter, n), False
     for j in range(steps):
         w = hvp(basis[j])
-        a = float(w @ basis[j])
-        alphas.append(a)
+        alphas.append(float(w @ basis[j]))
         Q = torch.stack(basis, dim=1)  # [n, j+1]
         for _ in range(2):
             w = w - Q @ (Q.T @ w)
         b = float(w.norm())
-        t = torch.diag(torch.tensor(alphas, dtype=torch.float64))
-        if betas:
-            off = torch.tensor(betas, dtype=torch.float64)
-            t += torch.diag(off, 1) + torch.diag(off, -1)
+        off = torch.tensor(betas, dtype=torch.float64)
+        t = torch.diag(torch.tensor(alphas, dtype=torch.float64)) + torch.diag(off, 1) + torch.diag(off, -1)
         theta, s = torch.linalg.eigh(t)  # ascending
         top = min(k, j + 1)
         res = [abs(b * float(s[-1, -1 - i])) for i in range(top)]
@@ -188,8 +170,7 @@ def lanczos(hvp: Hvp, n: int, k: int = 1, tol: float = 1e-3, max_iter: int = 40,
     Q = torch.stack(basis[:len(alphas)], dim=1)
     top = min(k, len(alphas))
     vecs = Q @ s[:, -top:].flip(-1).to(Q.device)
-    values = [float(theta[-1 - i]) for i in range(top)]
-    return EigenResult(values, vecs.cpu(), hvps=len(alphas), converged=converged)
+    return EigenResult([float(theta[-1 - i]) for i in range(top)], vecs.cpu(), hvps=len(alphas), converged=converged)
 
 
 def power_iteration(hvp: Hvp, n: int, tol: float = 1e-3, max_iter: int = 40, v0: torch.Tensor | None = None,
@@ -201,9 +182,8 @@ def power_iteration(hvp: Hvp, n: int, tol: float = 1e-3, max_iter: int = 40, v0:
     """
     mu, v, used, conv = _power(hvp, n, tol, max_iter, v0, generator, device, shift=0.0)
     if mu < 0:
-        shift = abs(mu)
-        lam, v, used2, conv = _power(hvp, n, tol, max_iter, None, generator, device, shift=shift)
-        mu, used = lam - shift, used + used2
+        lam, v, used2, conv = _power(hvp, n, tol, max_iter, None, generator, device, shift=-mu)
+        mu, used = lam + mu, used + used2
     return EigenResult([mu], v[:, None].cpu(), hvps=used, converged=conv)
 
 
@@ -213,10 +193,9 @@ def _power(hvp, n, tol, max_iter, v0, generator, device, shift):
     for i in range(max_iter):
         w = hvp(v) + shift * v
         lam = float(v @ w)  # Rayleigh quotient
-        nw = float(w.norm())
-        if nw == 0.0:
+        if float(w.norm()) == 0.0:
             return 0.0, v, i + 1, True
-        v = w / nw
+        v = w / w.norm()
         if prev is not None and abs(lam - prev) <= tol * max(abs(lam), 1e-12):
             return lam, v, i + 1, True
         prev = lam
@@ -227,12 +206,10 @@ def _start_vector(n: int, v0: torch.Tensor | None, generator: torch.Generator | 
                   device: torch.device | str) -> torch.Tensor:
     g = generator if generator is not None else torch.Generator().manual_seed(0)
     rnd = torch.randn(n, generator=g, dtype=torch.float64)
+    v = rnd
     if v0 is not None and v0.numel() == n and float(v0.norm()) > 0:
-        v = v0.detach().double().cpu().reshape(-1)
         # a small random component keeps the start from being orthogonal to a new top eigenvector
-        v = v / v.norm() + 1e-3 * rnd / rnd.norm()
-    else:
-        v = rnd
+        v = v0.detach().double().cpu().reshape(-1) / v0.norm() + 1e-3 * rnd / rnd.norm()
     return (v / v.norm()).to(device)
 
 
@@ -375,56 +352,42 @@ def benchmark(space: str = "s1", optimizer: str = "darts-2nd", channels: int = 1
         return (torch.randn(batch_size, 3, input_size, input_size, device=dev),
                 torch.randint(0, 10, (batch_size,), device=dev))
 
-    def sync() -> None:
+    def clock() -> float:
+        # CUDA: wall time of finished kernels; CPU: this process's CPU time, robust to other jobs on shared cores
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
+            return time.perf_counter()
+        return time.process_time()
 
     valid = [batch() for _ in range(config.num_batches)]
     opt.step(batch(), batch())  # warm-up (allocator, kernels)
-    sync()
-    t0 = time.perf_counter()
+    t0 = clock()
     for _ in range(steps):
         opt.step(batch(), batch())
-    sync()
-    step_s = (time.perf_counter() - t0) / steps
-    tracker = CurvatureTracker(config)
-    times, hvps, cold = [], [], None
-    for i in range(evaluations):
+    step_s = (clock() - t0) / steps
+    tracker, runs = CurvatureTracker(config), []  # runs[0] starts cold, the others warm
+    for _ in range(evaluations):
         for _ in range(steps_between):
             opt.step(batch(), batch())
-        sync()
-        t0 = time.perf_counter()
+        t0 = clock()
         res = tracker.evaluate(opt, valid)
-        sync()
-        dt = time.perf_counter() - t0
-        if i == 0:
-            cold = (dt, res.hvps)
-        else:
-            times.append(dt)
-            hvps.append(res.hvps)
-    warm_s = sum(times) / len(times) if times else cold[0]
+        runs.append((clock() - t0, res.hvps))
+    warm = runs[1:] or runs
+    warm_s, warm_h = (sum(r[i] for r in warm) / len(warm) for i in (0, 1))
     n = sum(p.numel() for p in opt.arch_parameters().values())
-    return {"space": space, "optimizer": optimizer, "arch_params": n, "step_seconds": step_s,
-            "cold_seconds": cold[0], "cold_hvps": cold[1], "warm_seconds": warm_s,
-            "warm_hvps": sum(hvps) / len(hvps) if hvps else cold[1],
-            "cold_steps": cold[0] / step_s, "warm_steps": warm_s / step_s}
+    return {"space": space, "optimizer": optimizer, "arch_params": n, "step_seconds": step_s, "cold_seconds": runs[0][0], "cold_hvps": runs[0][1], "warm_seconds": warm_s,
+            "warm_hvps": warm_h, "cold_steps": runs[0][0] / step_s, "warm_steps": warm_s / step_s}
 
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m harness.curvature``: print the cost of one evaluation in search steps."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--space", default="s1")
-    p.add_argument("--optimizer", default="darts-2nd")
-    p.add_argument("--channels", type=int, default=16)
-    p.add_argument("--depth", type=int, default=8)
-    p.add_argument("--input-size", type=int, default=32)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--steps", type=int, default=5)
-    p.add_argument("--evaluations", type=int, default=5)
-    p.add_argument("--num-batches", type=int, default=1)
-    p.add_argument("--method", default="lanczos", choices=METHODS)
-    p.add_argument("--tol", type=float, default=1e-3)
-    p.add_argument("--device", default="cpu")
+    for name, default in (("space", "s1"), ("optimizer", "darts-2nd"), ("method", "lanczos"), ("device", "cpu")):
+        p.add_argument(f"--{name}", default=default)
+    for name, default in (("channels", 16), ("depth", 8), ("input-size", 32), ("batch-size", 64), ("steps", 5),
+                          ("evaluations", 5), ("num-batches", 1)):
+        p.add_argument(f"--{name}", type=int, default=default)
+    p.add_argument("--tol", type=float, default=1e-2)
     a = p.parse_args(argv)
     r = benchmark(a.space, a.optimizer, a.channels, a.depth, a.input_size, a.batch_size, a.steps, a.evaluations,
                   config=EigenConfig(method=a.method, tol=a.tol, num_batches=a.num_batches), device=a.device)

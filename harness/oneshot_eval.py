@@ -38,7 +38,8 @@ class WeightMap:
     overrides: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     row_scale: dict[str, torch.Tensor] = field(default_factory=dict)
 
-    def weights(self, space: SearchSpace, arch: Architecture, device: torch.device) -> dict[str, torch.Tensor]:
+    def weights(self, space: SearchSpace, arch: Architecture, device: torch.device | str) -> dict[str, torch.Tensor]:
+        """Per group ``[rows, options]`` on ``device``: the override of ``arch``, else its scaled one-hot."""
         w = self.overrides.get(space.to_str(arch))
         if w is None:
             w = {g: v * self.row_scale[g][:, None].cpu() if g in self.row_scale else v
@@ -46,11 +47,13 @@ class WeightMap:
         return {g: v.detach().to(device) for g, v in w.items()}
 
     def state(self) -> dict[str, Any]:
+        """Plain CPU tensors, for ``supernet.pt``."""
         return {"overrides": {a: {g: v.detach().cpu() for g, v in w.items()} for a, w in self.overrides.items()},
                 "row_scale": {g: v.detach().cpu() for g, v in self.row_scale.items()}}
 
     @classmethod
     def from_state(cls, state: dict[str, Any] | None) -> WeightMap:
+        """Inverse of ``state`` (None: plain one-hot)."""
         return cls(**state) if state else cls()
 
 
@@ -92,7 +95,8 @@ def tracked_bn(module: nn.Module) -> Iterator[None]:
         module.train(was_training)
 
 
-def recalibrate_bn(module: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor], batches: Sequence[Batch]) -> None:
+def recalibrate_bn(module: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor],
+                   batches: Sequence[Batch]) -> None:
     """Reset running statistics, average them over ``batches`` (cumulative mean), leave ``module`` in eval mode.
 
     Call inside ``tracked_bn``. Momentum ``1/(i+1)`` at batch ``i`` makes the running
@@ -113,7 +117,7 @@ def recalibrate_bn(module: nn.Module, forward: Callable[[torch.Tensor], torch.Te
 
 def evaluate_weights(supernet: nn.Module, weights: dict[str, torch.Tensor], datasets: Sequence[Sequence[Batch]],
                      bn_batches: Sequence[Batch]) -> list[torch.Tensor]:
-    """Logits ``[N_i, K]`` of each batch list in ``datasets`` under ``weights``.
+    """Logits ``[N_i, K]`` of each batch list in ``datasets`` under ``weights`` (per group ``[rows, options]``).
 
     With ``bn_batches`` BN statistics are recomputed for these weights first;
     without, the supernet runs in eval mode as it is.
@@ -138,8 +142,12 @@ def evaluate_weights(supernet: nn.Module, weights: dict[str, torch.Tensor], data
         supernet.train(was)
 
 
-def fixed_batches(pair: Batch, batch_size: int, limit: int | None, mean, std) -> list[Batch]:
-    """The first ``limit`` examples of a ``(uint8 images, labels)`` split, normalised, in batches."""
+def fixed_batches(pair: Batch, batch_size: int, limit: int | None, mean: Sequence[float],
+                  std: Sequence[float]) -> list[Batch]:
+    """The first ``limit`` examples of a split ``(uint8 [N, C, H, W], int64 [N])``, normalised, in batches.
+
+    No augmentation and a fixed order, so every architecture sees the same examples.
+    """
     from harness.data import normalize
 
     x, y = pair
@@ -166,7 +174,7 @@ def trained_from_optimizer(opt: Any, run: RunConfig, source: Path | None = None)
     return Trained(opt.space, opt.supernet, run, wm() if wm else WeightMap(), getattr(opt, "pool", None), source)
 
 
-def train_supernet(run: RunConfig, progress: Callable[[str], None] | None = None):
+def train_supernet(run: RunConfig, progress: Callable[[str], None] | None = None) -> tuple[Trained, Any, Any]:
     """Train ``run``'s supernet in memory (no run directory) -> ``(Trained, DatasetSplits, optimizer)``.
 
     Same construction and seeds as ``SearchRun``, without its per-epoch selection

@@ -56,20 +56,34 @@ def _mean_se(piv: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return m, np.nan_to_num(se), n
 
 
-def _band(ax, t: pd.DataFrame, value: str, x: str = "epoch", label_n: bool = True) -> bool:
-    """Mean and standard-error band of ``value`` per optimizer; False when nothing was drawn."""
+def _diverged(runs: Runs) -> set[str]:
+    f = runs.finals
+    return set(f.loc[f["status"] == "diverged", "run_id"]) if len(f) and "status" in f else set()
+
+
+def _band(ax, t: pd.DataFrame, value: str, x: str = "epoch", label_n: bool = True,
+          exclude: set[str] | frozenset[str] = frozenset()) -> bool:
+    """Mean and standard-error band of ``value`` per optimizer; False when nothing was drawn.
+
+    Runs in ``exclude`` (diverged ones) are left out of the mean, as in the tables,
+    and counted in the legend instead.
+    """
     drawn = False
     if not len(t) or value not in t:
         return drawn
     for name in sorted(t["optimizer"].dropna().unique()):
         g = t[t["optimizer"] == name]
+        left_out = g["run_id"].isin(exclude) if "run_id" in g else pd.Series(False, index=g.index)
+        n_out = g.loc[left_out, "run_id"].nunique() if left_out.any() else 0
+        g = g[~left_out]
         if not g[value].notna().any():
             continue
         piv = g.pivot_table(index="epoch", columns="seed", values=value)
         xs = piv.index.to_numpy() + 1 if x == "epoch" else g.groupby("epoch")[x].mean().reindex(piv.index).to_numpy()
         m, se, n = _mean_se(piv)
         c = optimizer_color(name)
-        ax.plot(xs, m, label=f"{name} (n={int(n.max())})" if label_n else name, color=c)
+        note = f"n={int(n.max())}" + (f", {n_out} diverged left out" if n_out else "")
+        ax.plot(xs, m, label=f"{name} ({note})" if label_n else name, color=c)
         ax.fill_between(xs, m - se, m + se, color=c, alpha=0.2, linewidth=0)
         drawn = True
     return drawn
@@ -82,7 +96,7 @@ def _empty(ax, what: str) -> None:
 def plot_regret(runs: Runs, path: str | Path, log: bool = False, x: str = "epoch") -> Path:
     """Anytime test regret vs ``x`` (epoch or wall_seconds): mean and standard-error band per optimizer."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    if _band(ax, runs.trajectories, "test_regret", x):
+    if _band(ax, runs.trajectories, "test_regret", x, exclude=_diverged(runs)):
         ax.legend()
     else:
         _empty(ax, "test regret")
@@ -99,7 +113,7 @@ def plot_eigenvalue(runs: Runs, path: str | Path, log: bool = False) -> Path:
     """Dominant Hessian eigenvalue vs epoch (top) above test error of the pick (bottom)."""
     t = runs.trajectories
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 6), sharex=True)
-    if _band(top, t, "dominant_eigenvalue"):
+    if _band(top, t, "dominant_eigenvalue", exclude=_diverged(runs)):
         top.legend()
     else:
         _empty(top, "dominant_eigenvalue column")
@@ -107,7 +121,7 @@ def plot_eigenvalue(runs: Runs, path: str | Path, log: bool = False) -> Path:
     if log:
         top.set_yscale("log")
     err = t.assign(test_error=100.0 - t["gt_test_acc"]) if len(t) and "gt_test_acc" in t else t
-    if not _band(bottom, err, "test_error", label_n=False):
+    if not _band(bottom, err, "test_error", label_n=False, exclude=_diverged(runs)):
         _empty(bottom, "ground-truth test accuracy")
     bottom.set_ylabel("test error of the pick (%)")
     bottom.set_xlabel("search epoch")

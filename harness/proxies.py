@@ -135,8 +135,9 @@ def compute_proxy(name: str, net: nn.Module, batch: Batch | None = None, *,
 def build_seeded(space: SearchSpace, arch: Architecture, config: SupernetConfig, seed: int,
                  device: torch.device | str = "cpu") -> nn.Module:
     """``space.build_network(arch, config)`` initialised from ``seed``; the global RNG is left untouched."""
+    # the CPU generator only: the network is built on the CPU, and CUDA streams stay untouched
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)
         net = space.build_network(arch, config)
     return net.to(device)
 

@@ -144,14 +144,15 @@ class SearchRun:
                 for k, v in out.items():
                     sums[k] = sums[k] + v.detach() if k in sums else v.detach().clone()
             extra = opt.on_epoch_end(epoch)
-            if c.eigen_every:
+            arch = opt.select(eval_batches)
+            elapsed += time.perf_counter() - t0
+            # measurement, not search: kept out of wall_seconds; never overrides an optimizer's own value
+            if c.eigen_every and "dominant_eigenvalue" not in extra:
                 from harness.curvature import dominant_eigenvalue_column
 
                 due = (epoch + 1) % c.eigen_every == 0
                 extra["dominant_eigenvalue"] = (dominant_eigenvalue_column(opt, fixed[: c.eigen_batches])
                                                 if due else math.nan)
-            arch = opt.select(eval_batches)
-            elapsed += time.perf_counter() - t0
             row = self._row(epoch, elapsed, arch, sums, steps, extra)
             rows.append(row)
             self._write_trajectory(rows)

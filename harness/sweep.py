@@ -167,13 +167,18 @@ def _axis_entry(v: Any, key: str) -> dict[str, Any]:
 
 # -- run state ------------------------------------------------------------
 def run_state(cfg: RunConfig, out: str | Path) -> str:
-    """``finished``, ``resumable`` (started, unfinished), ``failed`` (last attempt) or ``pending``."""
+    """``finished``, ``failed`` (last attempt), ``resumable`` (started, unfinished) or ``pending``."""
     d = Path(out) / cfg.run_id()
     if (d / "final.json").is_file():
         return "finished"
-    if (d / "checkpoint.pt").is_file() or (d / "config.json").is_file():
-        return "resumable"
-    return "failed" if (d / "failed.json").is_file() else "pending"
+    if (d / "failed.json").is_file():
+        return "failed"
+    return "resumable" if _started(d) else "pending"
+
+
+def _started(d: Path) -> bool:
+    # config.json without a checkpoint: killed during the first epoch; resuming restarts it cleanly.
+    return (d / "checkpoint.pt").is_file() or (d / "config.json").is_file()
 
 
 def execute_run(cfg_dict: dict[str, Any], out: str, gpu_slots: int = 0) -> dict[str, Any]:
@@ -198,8 +203,7 @@ def execute_run(cfg_dict: dict[str, Any], out: str, gpu_slots: int = 0) -> dict[
     try:
         if gpu_slots > 1 and cfg.device in ("cuda", "auto"):  # an explicit cuda:N keeps its GPU
             slot = _claim_gpu(Path(out), gpu_slots)
-        resume = run_state(cfg, out) == "resumable"
-        final = SearchRun(cfg, out).run(resume=resume)
+        final = SearchRun(cfg, out).run(resume=_started(d))
         (d / "failed.json").unlink(missing_ok=True)  # an old failure no longer applies
         status, error = final.get("status", "finished"), None
     except RunLockedError as e:

@@ -9,6 +9,7 @@ added as distinct reference rows, or compared with each of our rows.
 
 from __future__ import annotations
 
+import html
 import math
 import re
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ METRICS: dict[str, dict] = {
     "accuracy": {"columns": {"valid": "gt_valid_acc", "test": "gt_test_acc"}, "higher": True, "unit": "%"},
     "regret": {"columns": {"test": "test_regret"}, "higher": False, "unit": "% points"},
 }
-FORMATS = ("md", "latex", "csv")
+FORMATS = ("md", "latex", "csv", "html")  # html: for the report page
 
 
 @dataclass(frozen=True)
@@ -150,12 +151,17 @@ def compare_against(cells: pd.DataFrame, candidates: pd.DataFrame, match_names: 
         out.append({**{k: c[k] for k in ("optimizer", "setting", "dataset", "split", "mean", "std", "n")},
                     "ref_method": None if ref is None else ref["method"],
                     "ref_value": math.nan if ref is None else float(ref["value"]),
-                    "ref_source": None if ref is None else f"{ref['source']}, {ref.get('table', '')}".rstrip(", "),
+                    "ref_source": None if ref is None else _citation(ref["source"], ref.get("table")),
                     "diff": diff, "z": z})
     return pd.DataFrame(out)
 
 
 # -- rendering ---------------------------------------------------------------
+def _citation(source, table) -> str:
+    """``source, table`` without empty parts (a missing table is NaN in the CSV)."""
+    return ", ".join(str(x) for x in (source, table) if x is not None and not pd.isna(x) and str(x))
+
+
 def _fmt(v: float, d: int) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{d}f}"
 
@@ -178,14 +184,14 @@ def render_table(cells: pd.DataFrame, refs: pd.DataFrame | None, cfg: TableConfi
                                "benchmark": refs.get("benchmark"), "dataset": refs["dataset"], "split": refs["split"],
                                "metric": cfg.metric, "epoch": "", "mean": refs["value"], "std": refs["std"],
                                "n": pd.NA, "diverged": pd.NA, "other": pd.NA, "best": False,
-                               "source": [f"{a}, {b}" for a, b in zip(refs["source"], refs.get("table", [""] * len(refs)))]})
+                               "source": [_citation(a, b) for a, b in zip(refs["source"], refs.get("table", [None] * len(refs)))]})
         both = pd.concat([ours, theirs], ignore_index=True) if len(theirs) else ours
         return both[["kind", "optimizer", "setting", "benchmark", "dataset", "split", "metric", "epoch", "mean",
                      "std", "n", "diverged", "other", "best", "source"]].to_csv(index=False)
     d = cfg.decimals
     columns = sorted({(r.dataset, r.split) for r in cells.itertuples()}, key=lambda k: (str(k[0]), k[1] != "valid"))
     ns = cells.loc[cells["n"] > 0, "n"]
-    usual_n = int(ns.mode().iloc[0]) if len(ns) else 0
+    usual_n = int(ns.mode().max()) if len(ns) else 0  # ties: the fuller seed count is the norm
     ours: list[list[str]] = []
     for (opt, setting), g in cells.groupby(["optimizer", "setting"], sort=True, dropna=False):
         row = [str(opt), str(setting or "")]
@@ -195,7 +201,7 @@ def render_table(cells: pd.DataFrame, refs: pd.DataFrame | None, cfg: TableConfi
         ours.append(row)
     theirs = []
     for r in refs.itertuples():
-        row = [_style(str(r.method), "italic", fmt), _style(f"{r.source}, {getattr(r, 'table', '')}".rstrip(", "), "italic", fmt)]
+        row = [_style(str(r.method), "italic", fmt), _style(_citation(r.source, getattr(r, "table", None)), "italic", fmt)]
         for ds, sp in columns:
             hit = str(r.dataset).lower() == str(ds).lower() and r.split == sp
             txt = (_fmt(r.value, d) + ("" if pd.isna(r.std) else f" ± {_fmt(r.std, d)}")) if hit else ""
@@ -227,11 +233,22 @@ def _cell(c: pd.Series, d: int, usual_n: int, fmt: str) -> str:
 def _style(t: str, how: str, fmt: str) -> str:
     if fmt == "md":
         return f"**{t}**" if how == "bold" else f"*{t}*"
+    if fmt == "html":
+        tag = "b" if how == "bold" else "i"
+        return f"<{tag}>{html.escape(t)}</{tag}>"
     # LaTeX markers are escaped later with the rest of the text, so use placeholders.
     return f"\x01{how}\x02{t}\x03"
 
 
 def _grid(header: list[str], ours: list[list[str]], theirs: list[list[str]], notes: str, fmt: str) -> str:
+    if fmt == "html":
+        def td(c: str, tag: str = "td") -> str:
+            # cells already styled hold their own escaped markup; plain ones are escaped here
+            return f"<{tag}>{c if c.startswith(('<b>', '<i>')) else html.escape(c)}</{tag}>"
+        body = ["<tr>" + "".join(td(c) for c in r) + "</tr>" for r in ours]
+        body += ['<tr class="reference">' + "".join(td(c) for c in r) + "</tr>" for r in theirs]
+        return ("<table>\n<thead><tr>" + "".join(td(h, "th") for h in header) + "</tr></thead>\n<tbody>\n"
+                + "\n".join(body) + f"\n</tbody>\n</table>\n<p class=\"note\">{html.escape(notes)}</p>\n")
     if fmt == "md":
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(r) + " |" for r in ours + theirs]
@@ -252,6 +269,12 @@ def _grid(header: list[str], ours: list[list[str]], theirs: list[list[str]], not
     return "\n".join(lines) + "\n"
 
 
+def _z_text(r) -> str:
+    if pd.isna(r.ref_method):
+        return "–"
+    return f"{r.z:+.2f}" if not math.isnan(r.z) else f"n/a (our std undefined: n={r.n}, std={r.std:g})"
+
+
 def render_against(comp: pd.DataFrame, fmt: str, decimals: int = 2) -> str:
     """The ``--against`` comparison in the same formats."""
     if fmt == "csv":
@@ -259,7 +282,7 @@ def render_against(comp: pd.DataFrame, fmt: str, decimals: int = 2) -> str:
     header = ["optimizer", "setting", "column", "ours", "published", "difference", "difference / our std"]
     rows = [[str(r.optimizer), str(r.setting or ""), f"{r.dataset} {r.split}",
              f"{_fmt(r.mean, decimals)} ± {_fmt(r.std, decimals)} (n={r.n})",
-             "no published value" if r.ref_method is None else f"{_fmt(r.ref_value, decimals)} ({r.ref_method}; {r.ref_source})",
-             _fmt(r.diff, decimals), "n/a (std undefined)" if math.isnan(r.z) else f"{r.z:+.2f}"]
+             "no published value" if pd.isna(r.ref_method) else f"{_fmt(r.ref_value, decimals)} ({r.ref_method}; {r.ref_source})",
+             _fmt(r.diff, decimals), _z_text(r)]
             for r in comp.itertuples()]
     return _grid(header, rows, [], "difference = ours - published; / our std = in units of our seed std.", fmt)

@@ -268,6 +268,7 @@ def test_nats_directory_every_split(tmp_path):
     bench = load_benchmark("nb201", d)
     check_every_value(bench)
     assert bench.table.metadata["converter"] == ["nats-tss-dir"]
+    assert load_benchmark("nb201", tmp_path).table.archs == META  # the folder the tar unpacks into works too
 
 
 def test_nats_single_file(tmp_path):

@@ -15,9 +15,9 @@ from torch import nn
 from benchmarks import load_benchmark
 from harness.cli import main
 from harness.config import RunConfig
-from harness.correlate import (CorrelateConfig, correlate, dropout_study, ground_truth_for, kendall_tau, load_trained,
-                               pearson_r, rank_correlations, save_supernet, select_architectures, spearman_rho,
-                               symmetric_kl, top_k_precision)
+from harness.correlate import (CorrelateConfig, correlate, ground_truth_for, kendall_tau, load_trained, pearson_r,
+                               rank_correlations, save_supernet, select_architectures, spearman_rho, symmetric_kl,
+                               top_k_precision)
 from harness.oneshot_eval import evaluate_weights, recalibrate_bn, tracked_bn, train_supernet
 from harness.runner import SearchRun
 from search_spaces import SupernetConfig, get_space
@@ -65,12 +65,17 @@ def test_top_k_precision_by_hand():
     assert top_k_precision(pred, truth, 0.1) == 1.0  # k=1: index 0 on both sides
     assert top_k_precision(pred, truth, 0.2) == 0.5  # {0,1} vs {0,2}
     assert top_k_precision(pred, truth, 0.3) == 2 / 3  # {0,1,2} vs {0,2,9}
-    r = rank_correlations(pred * 3, truth * 3)
-    assert r["n"] == 30 and r["top10pct_precision"] == 1 / 3  # k = 3 (not 4) despite 0.1 * 30 rounding
+    many = np.arange(30.0)
+    swapped = many.copy()
+    swapped[[26, 27]] = swapped[[27, 26]]
+    r = rank_correlations(many, swapped)
+    # k = ceil(0.1 * 30) = 3 although 0.1 * 30 = 3.0000000000000004: {29, 28, 27} vs {29, 28, 26}
+    assert r["n"] == 30 and r["top10pct_precision"] == 2 / 3 and r["top5pct_precision"] == 1.0
 
 
 def test_symmetric_kl_by_hand():
-    p, q = torch.tensor([[0.0, 0.0]]), torch.tensor([[math.log(3.0), 0.0]])  # (0.5, 0.5) vs (0.75, 0.25)
+    p = torch.tensor([[0.0, 0.0]], dtype=torch.float64)  # probabilities (0.5, 0.5)
+    q = torch.tensor([[math.log(3.0), 0.0]], dtype=torch.float64)  # (0.75, 0.25)
     want = 0.5 * math.log(0.5 / 0.75) + 0.5 * math.log(0.5 / 0.25) + 0.75 * math.log(0.75 / 0.5) \
         + 0.25 * math.log(0.25 / 0.5)
     assert math.isclose(float(symmetric_kl(p, q)[0]), want, rel_tol=1e-9)

@@ -292,3 +292,10 @@ def test_edge_norm_scales_edges_and_partial_channels_run():
         assert pc(torch.randn(2, 3, 7, 7), _softmax(get_space(name))).shape == (2, 10)
     assert S5.build_supernet(TINY_DIGITS.with_overrides(partial_channels=4))(torch.randn(2, 1, 8, 8),
                                                                              _softmax(S5)).shape == (2, 10)
+
+
+def test_s5_default_config_is_digits_sized():
+    c = S5.default_config()
+    assert (c.channels, c.depth, c.in_channels, c.input_size, c.num_classes) == (8, 3, 1, 8, 10)
+    assert not c.affine and not c.track_running_stats
+    assert S5.build_supernet(c)(torch.randn(2, 1, 8, 8), _softmax(S5)).shape == (2, 10)

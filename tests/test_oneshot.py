@@ -10,8 +10,7 @@ import torch
 from torch import nn
 
 from harness.optimizers import create_optimizer
-from harness.optimizers.oneshot import (dropout_rate, drop_paths, ghost_slices, mutate, node_rows, path_entries,
-                                        path_parameters)
+from harness.optimizers.oneshot import dropout_rate, drop_paths, ghost_slices, mutate, node_rows, path_entries
 from search_spaces import SupernetConfig, get_space
 from search_spaces.errors import ConfigError
 

@@ -18,7 +18,8 @@ TINY = SupernetConfig(channels=4, depth=3, in_channels=1, input_size=8, num_clas
 
 def _mlp(bn: bool = False) -> nn.Sequential:
     torch.manual_seed(0)
-    layers = [nn.Linear(3, 4, bias=False)] + ([nn.BatchNorm1d(4)] if bn else []) + [nn.ReLU(), nn.Linear(4, 2, bias=False)]
+    norm = [nn.BatchNorm1d(4)] if bn else []
+    layers = [nn.Linear(3, 4, bias=False), *norm, nn.ReLU(), nn.Linear(4, 2, bias=False)]
     return nn.Sequential(*layers).double()
 
 
@@ -128,7 +129,8 @@ def test_synflow_does_not_overflow_on_full_size_nb201():
     space = get_space("nb201")
     cfg = space.default_config()  # C=16, N=5
     assert (cfg.channels, cfg.depth) == (16, 5)
-    arch = space.from_str("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|")
+    arch = space.from_str("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+"
+                          "|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|")
     score = proxies.score_architecture(space, arch, "synflow", None, cfg, seed=0)
     assert np.isfinite(score) and score > 0
     # in float32 this network's score would not be representable

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -111,8 +113,6 @@ def test_derived_and_sampled_architectures_valid_in_every_space(space_name):
 
 
 def test_resume_is_exact():
-    import copy
-
     b = _batch()
     a = _opt()
     a.step(b, b)

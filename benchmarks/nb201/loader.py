@@ -26,6 +26,7 @@ from benchmarks.nb201.official import dir_digest, import_nats_dir, import_pth, n
 from benchmarks.table import Table, cache_root, sha256_file
 from search_spaces import Architecture
 from search_spaces.errors import BenchmarkError
+from search_spaces.io import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -78,15 +79,25 @@ class NB201Benchmark(TabularBenchmark):
         return rows
 
 
+def _nats_root(path: Path) -> Path | None:
+    if (path / "meta.pickle.pbz2").is_file():
+        return path
+    # the official tar unpacks into a folder of the same name; accept its parent too
+    inner = [d for d in path.iterdir() if d.is_dir() and (d / "meta.pickle.pbz2").is_file()]
+    return inner[0] if len(inner) == 1 else None
+
+
 def source_files(path: Path) -> tuple[str, list[Path]]:
     """The kind of source at ``path`` and the files that make it up."""
     if path.is_dir():
-        if (path / "meta.pickle.pbz2").is_file():
-            return "nats-dir", [path / "meta.pickle.pbz2", *nats_files(path).values()]
+        root = _nats_root(path)
+        if root is not None:
+            return "nats-dir", [root / "meta.pickle.pbz2", *nats_files(root).values()]
         csvs = sorted(path.glob("*.csv"))
         if csvs:
             return "csv-dir", csvs
-        raise BenchmarkError(f"{path}: no NB-201 data in this directory (accepted: {ACCEPTED})")
+        raise BenchmarkError(f"{path}: no NB-201 data in this directory (no meta.pickle.pbz2, no *.csv; "
+                             f"accepted: {ACCEPTED})")
     return ("csv" if path.suffix.lower() == ".csv" else "official"), [path]
 
 
@@ -94,7 +105,7 @@ def convert(path: Path) -> Table:
     """Convert any accepted source into one canonical table (no caching)."""
     kind, files = source_files(path)
     if kind == "nats-dir":
-        return import_nats_dir(path)
+        return import_nats_dir(files[0].parent)
     if kind == "csv-dir":
         return merge_tables([import_csv(f) for f in files])
     if kind == "csv":
@@ -122,8 +133,6 @@ def source_digest(path: Path) -> str:
     if isinstance(index, dict) and isinstance(index.get(fp), str):
         return index[fp]
     digest = sha256_file(path) if kind in ("csv", "official") else dir_digest(files)
-    from search_spaces.io import atomic_write_json
-
     index = index if isinstance(index, dict) else {}
     index[fp] = digest
     index_p.parent.mkdir(parents=True, exist_ok=True)

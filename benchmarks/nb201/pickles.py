@@ -18,12 +18,14 @@ allow-list of classes can be built, so a hostile file cannot run code (unlike
 Two unpicklers share those rules:
 
 - fast: CPython's C unpickler. It builds every per-epoch dict, so peak memory
-  is about 4-5x the pickle size.
+  is about 5x the pickle size.
 - lean: the pure-Python unpickler plus a ``compact`` hook called on every dict
   as soon as its items are set, so each trial record can be shrunk to its
   final-epoch summary before the next one is read. It keeps the memo in a
-  list and interns memoised strings (the official files memoise one
-  ``"x-valid@<epoch>"`` key per epoch per trial). Roughly 10x slower.
+  list and interns memoised strings (trial records key per-epoch values by
+  strings such as ``"x-valid@<epoch>"``, each one memoised). Measured on a synthetic
+  legacy file in the official layout (232 MiB): fast 18 s and +1.1 GiB RSS,
+  lean 170 s and +81 MiB, on a busy 2-core machine.
 """
 
 from __future__ import annotations

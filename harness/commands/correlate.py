@@ -121,8 +121,9 @@ def correlate_cmd(source, archs, arch_seed, bn_batches, eval_batch_size, eval_sp
         rows = study(base, _floats(r_max, "--r-max"), cfg, out, seeds=kw["seeds"] or None,
                      progress=_progress_printer())
         for r in rows:
-            click.echo(f"r_max {r['r_max']:<5g} seed {r['seed']}: Kendall tau vs test "
-                       f"{r['oneshot_vs_gt_test.kendall_tau']:+.3f}, Spearman {r['oneshot_vs_gt_test.spearman_rho']:+.3f}")
+            click.echo(f"r_max {r['r_max']:<5g} seed {r['seed']}: vs ground-truth test: Kendall tau "
+                       f"{r['oneshot_vs_gt_test.kendall_tau']:+.3f}, "
+                       f"Spearman rho {r['oneshot_vs_gt_test.spearman_rho']:+.3f}")
         click.echo(f"dropout study: {out}/dropout_study.csv, {out}/dropout_study.png")
         return
     trained = _load(source, kw["device"], kw["data_dir"])
@@ -164,7 +165,8 @@ def nsa_cmd(source, n_unseen, unseen_seed, test_examples, train_examples, bn_bat
         out = Path(kw["out"] or "results/nsa_study")
         sizes = [int(v) for v in _floats(pool_sizes, "--pool-sizes")]
         for r in pool_size_study(base, sizes, mode, cfg, out, progress=_progress_printer()):
-            click.echo(f"S={r['pool_size']:<5d} test acc seen {r['test_acc_seen']:.2f} unseen {r['test_acc_unseen']:.2f}"
+            click.echo(f"S={r['pool_size']:<5d} test acc seen {r['test_acc_seen']:.2f} "
+                       f"unseen {r['test_acc_unseen']:.2f}"
                        f"  disparity {r['disparity_seen']:.2f}  ensemble gain {r['ensemble_gain']:+.2f}"
                        f"  ECE single {r['ece_seen']:.3f} ensemble {r['ensemble_ece']:.3f}")
         click.echo(f"NSA study: {out}/nsa_study.csv, {out}/nsa_hist.png, {out}/nsa_ensemble.png")

@@ -60,7 +60,7 @@ _BUILTIN: list[str] = ["harness.optimizers.darts", "harness.optimizers.gdas", "h
                        "harness.optimizers.sdarts", "harness.optimizers.snas", "harness.optimizers.drnas",
                        "harness.optimizers.enas", "harness.optimizers.setn", "harness.optimizers.pcdarts",
                        "harness.optimizers.balenas", "harness.optimizers.vimnas", "harness.optimizers.oneshot",
-                       "harness.optimizers.nsa"]
+                       "harness.optimizers.nsa", "harness.optimizers.robust_darts"]
 
 
 def _load_builtin() -> None:

@@ -138,7 +138,7 @@ class VimNas(SearchOptimizer):
         # phi's init draws from the global RNG: seed it from our generator, restore the global state after
         init_seed = int(torch.randint(0, 2**62, (1,), generator=self.generator, device=self.generator.device))
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(init_seed)
+            torch.default_generator.manual_seed(init_seed)
             latent = LatentArchitecture(self.space, PHI_SIZES[c.phi_size], c.noise_channels, c.kernel,
                                         self.generator)
         self.latent = latent.to(self.device)
