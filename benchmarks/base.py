@@ -37,14 +37,14 @@ class Benchmark(Protocol):
 
     space: SearchSpace
 
-    def query(self, arch: Architecture | str, dataset: str, split: str, metric: str = "accuracy",
-              epochs: int = 200, seed: str | int = "mean") -> float: ...
+    def query(self, arch: Architecture | str, dataset: str, split: str, metric: str,
+              epochs: int, seed: str | int) -> float: ...
 
-    def optimum(self, dataset: str, split: str, metric: str = "accuracy", epochs: int = 200,
-                seed: str | int = "mean") -> Optimum: ...
+    def optimum(self, dataset: str, split: str, metric: str, epochs: int,
+                seed: str | int) -> Optimum: ...
 
-    def regret(self, arch: Architecture | str, dataset: str, split: str, metric: str = "accuracy",
-               epochs: int = 200, seed: str | int = "mean") -> float: ...
+    def regret(self, arch: Architecture | str, dataset: str, split: str, metric: str,
+               epochs: int, seed: str | int) -> float: ...
 
     def datasets(self) -> list[str]: ...
 
@@ -66,8 +66,8 @@ class TabularBenchmark:
         self._col_cache: dict[tuple, np.ndarray] = {}
 
     # -- protocol -----------------------------------------------------
-    def query(self, arch: Architecture | str, dataset: str, split: str, metric: str = "accuracy",
-              epochs: int = 200, seed: str | int = "mean") -> float:
+    def query(self, arch: Architecture | str, dataset: str, split: str, metric: str,
+              epochs: int, seed: str | int) -> float:
         """Value of one architecture; ``BenchmarkError`` if the source lacks it."""
         col = self._column(dataset, split, metric, epochs, seed)
         v = col[self._row(arch)]
@@ -76,13 +76,13 @@ class TabularBenchmark:
         return float(v)
 
     def query_many(self, archs: Sequence[Architecture | str], dataset: str, split: str,
-                   metric: str = "accuracy", epochs: int = 200, seed: str | int = "mean") -> np.ndarray:
+                   metric: str, epochs: int, seed: str | int) -> np.ndarray:
         """Vectorised ``query``: float64 ``[len(archs)]`` (NaN where the source has no value)."""
         col = self._column(dataset, split, metric, epochs, seed)
         return col[np.fromiter((self._row(a) for a in archs), dtype=np.int64, count=len(archs))]
 
-    def optimum(self, dataset: str, split: str, metric: str = "accuracy", epochs: int = 200,
-                seed: str | int = "mean") -> Optimum:
+    def optimum(self, dataset: str, split: str, metric: str, epochs: int,
+                seed: str | int) -> Optimum:
         """Best value over the table and the architecture attaining it (first on ties)."""
         key = (dataset, split, metric, epochs, seed)
         if key not in self._opt_cache:
@@ -93,8 +93,8 @@ class TabularBenchmark:
             self._opt_cache[key] = Optimum(float(col[i]), self.table.archs[i], i)
         return self._opt_cache[key]
 
-    def regret(self, arch: Architecture | str, dataset: str, split: str, metric: str = "accuracy",
-               epochs: int = 200, seed: str | int = "mean") -> float:
+    def regret(self, arch: Architecture | str, dataset: str, split: str, metric: str,
+               epochs: int, seed: str | int) -> float:
         """Distance to the optimum (>= 0): optimum - value for accuracy, value - optimum for losses."""
         v = self.query(arch, dataset, split, metric, epochs, seed)
         o = self.optimum(dataset, split, metric, epochs, seed).value
@@ -103,6 +103,14 @@ class TabularBenchmark:
     def datasets(self) -> list[str]:
         """Datasets present in the table."""
         return sorted({k.dataset for k in self.table.keys()})
+
+    def final_epochs(self, dataset: str, metric: str = "accuracy") -> int:
+        """Largest epoch budget with ``metric`` for ``dataset`` (the table's full training budget)."""
+        eps = [k.epochs for k in self._keys if k.dataset == dataset and k.metric == metric]
+        if not eps:
+            raise BenchmarkError(f"{self.name}: no {metric} for dataset {dataset!r} "
+                                 f"(available: {', '.join(self.datasets())})")
+        return max(eps)
 
     def available(self) -> list[MetricKey]:
         """Every (dataset, split, metric, epochs) the table can answer."""

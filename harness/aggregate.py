@@ -69,7 +69,7 @@ def summary_table(runs: Runs) -> str:
         acc = mean_std(ok["gt_test_acc"])
         reg = mean_std(ok["test_regret"])
         lines.append(f"{opt:14s} {acc[0]:8.2f} +- {acc[1]:5.2f} {reg[0]:8.2f} +- {reg[1]:5.2f} "
-                     f"{acc[2]:5d} {int((g['status'] == 'diverged').sum()):8d}")
+                     f"{len(ok):5d} {int((g['status'] == 'diverged').sum()):8d}")
     return "\n".join(lines)
 
 

@@ -38,8 +38,7 @@ class GroundTruth:
         if dataset not in bench.datasets():
             raise BenchmarkError(f"benchmark {config.benchmark!r} has no dataset {dataset!r} "
                                  f"(available: {', '.join(bench.datasets())}); set --benchmark-dataset")
-        epochs = config.benchmark_epochs or max(k.epochs for k in bench.available()
-                                                if k.dataset == dataset and k.metric == "accuracy")
+        epochs = config.benchmark_epochs or bench.final_epochs(dataset, "accuracy")
         seed: str | int = config.benchmark_seed
         seed = int(seed) if isinstance(seed, str) and seed.isdigit() else seed
         avail: dict[str, str | None] = {}

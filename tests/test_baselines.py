@@ -20,7 +20,7 @@ def test_random_baseline_picks_best_valid(shared_data, tmp_path):
     space = b.space
     rng = np.random.default_rng(4)
     archs = [space.sample(rng) for _ in range(30)]
-    v = b.query_many(archs, "cifar10", "valid", epochs=12)
+    v = b.query_many(archs, "cifar10", "valid", "accuracy", 12, "mean")
     assert final["arch"] == space.to_str(archs[int(np.argmax(v))])
     assert final["test_regret"] == pytest.approx(94.37333 - final["gt_test_acc"], abs=1e-3)
     assert run_random_baseline(cfg, tmp_path) == final  # finished runs are returned, not redone

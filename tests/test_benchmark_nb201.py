@@ -35,16 +35,16 @@ def real(shared_data):
 @pytest.mark.parametrize("dataset,value,index", [("cifar10", 94.3733, 6111), ("cifar100", 73.5133, 9930),
                                                  ("ImageNet16-120", 47.3111, 857)])
 def test_published_optima(real, dataset, value, index):
-    opt = real.optimum(dataset, "test", "accuracy", 200)
+    opt = real.optimum(dataset, "test", "accuracy", 200, "mean")
     assert opt.value == pytest.approx(value, abs=1e-3)
     assert NB201.from_str(opt.arch).index == index
-    assert real.regret(opt.arch, dataset, "test", epochs=200) == 0.0
+    assert real.regret(opt.arch, dataset, "test", "accuracy", 200, "mean") == 0.0
 
 
 def test_all_skip_collapse_value(real):
-    assert real.query(ALL_SKIP, "cifar10", "test", epochs=200) == pytest.approx(54.2967, abs=1e-3)
-    assert real.regret(ALL_SKIP, "cifar10", "test", epochs=200) == pytest.approx(94.3733 - 54.2967, abs=1e-3)
-    assert real.query(NB201.from_str(ALL_SKIP), "cifar10", "test", epochs=200) == pytest.approx(54.2967, abs=1e-3)
+    assert real.query(ALL_SKIP, "cifar10", "test", "accuracy", 200, "mean") == pytest.approx(54.2967, abs=1e-3)
+    assert real.regret(ALL_SKIP, "cifar10", "test", "accuracy", 200, "mean") == pytest.approx(94.3733 - 54.2967, abs=1e-3)
+    assert real.query(NB201.from_str(ALL_SKIP), "cifar10", "test", "accuracy", 200, "mean") == pytest.approx(54.2967, abs=1e-3)
 
 
 def test_values_match_both_files(real, shared_data):
@@ -57,11 +57,11 @@ def test_values_match_both_files(real, shared_data):
     for i in (0, 1, 777, 6111, 15624):
         row = t12.iloc[i]
         for col, (ds, split) in cols12.items():
-            assert real.query(row["cellstr"], ds, split, epochs=12) == pytest.approx(row[col], abs=1e-9)
+            assert real.query(row["cellstr"], ds, split, "accuracy", 12, "mean") == pytest.approx(row[col], abs=1e-9)
         row = t200.iloc[i]
         for col, ds in (("CIFAR10TestAccuracy200Epochs", "cifar10"), ("CIFAR100TestAccuracy200Epochs", "cifar100"),
                         ("ImageNetTestAccuracy200Epochs", "ImageNet16-120")):
-            assert real.query(row["ArchitectureString"], ds, "test", epochs=200) == pytest.approx(row[col], abs=1e-9)
+            assert real.query(row["ArchitectureString"], ds, "test", "accuracy", 200, "mean") == pytest.approx(row[col], abs=1e-9)
     md = real.table.metadata
     assert sorted(md["source"]) == ["nb201_12epoch_valid_test.csv", "nb201_200epoch_test.csv"]
     assert len(md["source_sha256"]) == 2 and md["created_at"] and md["library_version"] and md["converter"]
@@ -69,17 +69,17 @@ def test_values_match_both_files(real, shared_data):
 
 def test_no_silent_fallbacks(real):
     with pytest.raises(BenchmarkError, match="cifar10/valid/accuracy@200"):
-        real.query(ALL_SKIP, "cifar10", "valid", epochs=200)
+        real.query(ALL_SKIP, "cifar10", "valid", "accuracy", 200, "mean")
     with pytest.raises(BenchmarkError, match="only seed means"):
-        real.query(ALL_SKIP, "cifar10", "test", epochs=200, seed=0)
+        real.query(ALL_SKIP, "cifar10", "test", "accuracy", 200, 0)
     with pytest.raises(BenchmarkError, match="unknown dataset"):
-        real.query(ALL_SKIP, "mnist", "test")
+        real.query(ALL_SKIP, "mnist", "test", "accuracy", 200, "mean")
     with pytest.raises(BenchmarkError):
-        real.query(ALL_SKIP, "cifar10", "test", "loss", 200)
+        real.query(ALL_SKIP, "cifar10", "test", "loss", 200, "mean")
     with pytest.raises(BenchmarkError):
-        real.query(ALL_SKIP, "cifar10", "test", epochs=100)
+        real.query(ALL_SKIP, "cifar10", "test", "accuracy", 100, "mean")
     with pytest.raises(ArchitectureError):
-        real.query("|bogus~0|", "cifar10", "test")
+        real.query("|bogus~0|", "cifar10", "test", "accuracy", 200, "mean")
 
 
 def test_cached_load_and_15625_queries_are_fast(shared_data):
@@ -88,8 +88,8 @@ def test_cached_load_and_15625_queries_are_fast(shared_data):
     t = time.perf_counter()
     bench = load_benchmark("nb201", src)
     for a in META:
-        bench.query(a, "cifar10", "test", epochs=200)
-    v = bench.query_many([NB201.from_index(i) for i in range(NB201.size)], "cifar100", "test", epochs=200)
+        bench.query(a, "cifar10", "test", "accuracy", 200, "mean")
+    v = bench.query_many([NB201.from_index(i) for i in range(NB201.size)], "cifar100", "test", "accuracy", 200, "mean")
     assert time.perf_counter() - t < 5.0  # about 0.3 s here; generous for shared slow machines
     assert np.nanmax(v) == pytest.approx(73.5133, abs=1e-3)
 
@@ -104,11 +104,11 @@ def test_csv_subset_in_any_order(tmp_path, shared_data):
     col = t.means[next(k for k in t.means if k.dataset == "cifar100")]
     assert col.tolist() == pytest.approx(df["CIFAR100TestAccuracy200Epochs"].iloc[sorted(picked)].tolist())
     bench = load_benchmark("nb201", p)
-    assert bench.optimum("cifar100", "test").arch == META[9930]
+    assert bench.optimum("cifar100", "test", "accuracy", 200, "mean").arch == META[9930]
     with pytest.raises(ArchitectureError, match="not in the table"):
-        bench.query(META[7], "cifar10", "test")
+        bench.query(META[7], "cifar10", "test", "accuracy", 200, "mean")
     with pytest.raises(ArchitectureError, match="not in the table"):
-        bench.query(NB201.from_index(7), "cifar10", "test")
+        bench.query(NB201.from_index(7), "cifar10", "test", "accuracy", 200, "mean")
 
 
 def test_csv_errors_and_merge(tmp_path, shared_data):
@@ -214,20 +214,20 @@ def check_every_value(bench):
                     for s, v in zip(seeds, vals):
                         assert bench.query(arch, ours, split, metric, ep, s) == pytest.approx(v, rel=1e-12)
                         assert bench.query(arch, ours, split, metric, ep, str(s)) == pytest.approx(v, rel=1e-12)
-                    assert bench.query(arch, ours, split, metric, ep) == pytest.approx(np.mean(vals), rel=1e-12)
+                    assert bench.query(arch, ours, split, metric, ep, "mean") == pytest.approx(np.mean(vals), rel=1e-12)
                 times = [ep * per_epoch_time(ds, s) for s in seeds]
-                assert bench.query(arch, ours, split, "time", ep) == pytest.approx(np.mean(times))
+                assert bench.query(arch, ours, split, "time", ep, "mean") == pytest.approx(np.mean(times))
                 assert bench.query(arch, ours, split, "params", ep, seeds[0]) == pytest.approx(
                     0.1 + idx * 1e-4 + list(EVALS).index(ds))
-                assert bench.query(arch, ours, split, "flops", ep) == pytest.approx(10.0 + idx * 1e-3)
+                assert bench.query(arch, ours, split, "flops", ep, "mean") == pytest.approx(10.0 + idx * 1e-3)
                 for s in {777, 888, 999} - set(seeds):  # trials that do not exist are missing, not imputed
                     with pytest.raises(BenchmarkError, match="no accuracy"):
                         bench.query(arch, ours, split, "accuracy", ep, s)
     assert bench.table.seeds == ["777", "888", "999"]
     assert bench.table.archs == META
     with pytest.raises(BenchmarkError, match="no accuracy"):  # not evaluated: NaN, never a neighbour's value
-        bench.query(META[1], "cifar10", "test", epochs=200)
-    assert bench.optimum("cifar10", "test", epochs=200).arch == META[15624]
+        bench.query(META[1], "cifar10", "test", "accuracy", 200, "mean")
+    assert bench.optimum("cifar10", "test", "accuracy", 200, "mean").arch == META[15624]
 
 
 @pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "legacy"])
@@ -248,10 +248,10 @@ def test_v1_0_less_only_cifar10_valid(tmp_path):
     p = tmp_path / "NAS-Bench-201-v1_0-e61699.pth"
     torch.save(pth_dict(less_datasets=("cifar10-valid",)), p, _use_new_zipfile_serialization=False)
     bench = load_benchmark("nb201", p)
-    assert bench.query(META[0], "cifar10", "valid", epochs=12, seed=888) == pytest.approx(
+    assert bench.query(META[0], "cifar10", "valid", "accuracy", 12, 888) == pytest.approx(
         val(0, "cifar10-valid", "x-valid", "less", 888, 11, "acc"))
     with pytest.raises(BenchmarkError, match="no cifar10/test/accuracy@12"):
-        bench.query(META[0], "cifar10", "test", epochs=12)
+        bench.query(META[0], "cifar10", "test", "accuracy", 12, "mean")
 
 
 def _write_bz2(path, obj):
@@ -328,7 +328,7 @@ def test_cache_is_reused_and_verified(tmp_path, shared_data, monkeypatch):
     real_convert, real_sha = loader.convert, loader.sha256_file
     monkeypatch.setattr(loader, "convert", lambda p: pytest.fail("reconverted"))
     monkeypatch.setattr(loader, "sha256_file", lambda p: pytest.fail("source hashed again"))
-    assert load_benchmark("nb201", csv).query(ALL_SKIP, "cifar10", "test") == pytest.approx(54.2967, abs=1e-3)
+    assert load_benchmark("nb201", csv).query(ALL_SKIP, "cifar10", "test", "accuracy", 200, "mean") == pytest.approx(54.2967, abs=1e-3)
     (folder,) = [d for d in cache_root().glob("nb201-*") if d.is_dir()]
     assert folder.name == f"nb201-{real_sha(csv)[:16]}"
 
@@ -349,8 +349,8 @@ def test_changed_source_gets_a_new_cache(tmp_path, shared_data):
     df = pd.read_csv(shared_data / "nb201" / "nb201_200epoch_test.csv").iloc[:3]
     p = tmp_path / "t.csv"
     df.to_csv(p, index=False)
-    first = load_benchmark("nb201", p).query(META[0], "cifar10", "test")
+    first = load_benchmark("nb201", p).query(META[0], "cifar10", "test", "accuracy", 200, "mean")
     df.loc[0, "CIFAR10TestAccuracy200Epochs"] = 12.5
     df.to_csv(p, index=False)
-    assert first != 12.5 and load_benchmark("nb201", p).query(META[0], "cifar10", "test") == 12.5
+    assert first != 12.5 and load_benchmark("nb201", p).query(META[0], "cifar10", "test", "accuracy", 200, "mean") == 12.5
     assert len([d for d in cache_root().glob("nb201-*") if d.is_dir()]) == 2

@@ -61,3 +61,14 @@ def test_variadic_options():
     assert _expand_variadic(["run", "--seeds", "0", "1", "2", "--optimizer", "darts", "gdas", "--epochs", "3"]) == [
         "run", "--seeds", "0", "--seeds", "1", "--seeds", "2", "--optimizer", "darts", "--optimizer", "gdas",
         "--epochs", "3"]
+
+
+def test_baseline_proxy_reports_ground_truth_with_its_budget():
+    r = harness("baseline", "proxy", "--space", "s5", "--n", "4", "--dataset", "digits", "--seeds", "0",
+                "--benchmark", "s5-digits", "--channels", "4", "--depth", "1")
+    assert r.returncode == 0, r.stderr
+    assert "digits test accuracy @10 epochs, seed mean" in r.stdout
+    pick = r.stdout.strip().splitlines()[-1]
+    assert pick.startswith("seed 0: |") and "test acc" in pick
+    r = harness("baseline", "proxy", "--space", "s5", "--proxy", "snip", "--dataset", "cifar10")
+    assert r.returncode == 2 and "needs --data-dir" in r.stderr

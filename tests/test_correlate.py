@@ -149,7 +149,11 @@ def test_save_load_and_correlate_a_trained_supernet(s5_truth, tmp_path):
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     st = summary["stats"]["oneshot_vs_gt_test"]
     assert st["n"] == len(rows)
-    assert st["kendall_tau"] == pytest.approx(stats.kendalltau(rows["oneshot_acc"], rows["gt_test_acc"]).statistic)
+    expected = stats.kendalltau(rows["oneshot_acc"], rows["gt_test_acc"]).statistic
+    if np.isnan(expected):  # constant one-shot scores on a tiny supernet; strict JSON stores NaN as null
+        assert st["kendall_tau"] is None
+    else:
+        assert st["kendall_tau"] == pytest.approx(expected)
     assert {"neg_kl_vs_gt_valid", "top5pct_precision"} <= set(summary["stats"]) | set(st)
     assert (tmp_path / "out" / "scatter.png").stat().st_size > 0
 

@@ -158,3 +158,38 @@ def test_garbage_strings_raise_architecture_error_only(space_name, text):
     except ArchitectureError:
         return
     assert space.to_str(a) == text.strip()
+
+
+def test_disk_full_fails_cleanly_and_keeps_what_was_written(reference, tmp_path, monkeypatch, capsys):
+    import errno
+    from pathlib import Path
+
+    import search_spaces.io as sio
+    from harness.cli import main
+
+    real = sio.atomic_write_bytes
+    writes = {"n": 0}
+
+    def full_disk(path, data):
+        if Path(path).name == "trajectory.csv":
+            writes["n"] += 1
+            if writes["n"] == 3:
+                raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data)
+
+    monkeypatch.setattr(sio, "atomic_write_bytes", full_disk)
+    with pytest.raises(SystemExit) as e:
+        main(["run", *ARGS, "--out", str(tmp_path)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no space left" in err[0]
+    d = tmp_path / CFG.run_id()
+    assert len(pd.read_csv(d / "trajectory.csv")) == 2  # the epochs written before the disk filled
+    assert load_checkpoint(d / "checkpoint.pt")["epoch"] == 1
+    assert not (d / "run.lock").exists() and not (d / "final.json").exists()
+    monkeypatch.setattr(sio, "atomic_write_bytes", real)  # space freed: resume completes identically
+    try:
+        main(["run", *ARGS, "--out", str(tmp_path), "--resume"])
+    except SystemExit as e:  # click may exit 0 explicitly
+        assert e.code in (0, None)
+    pd.testing.assert_frame_equal(_traj(reference[0]), _traj(tmp_path))

@@ -62,26 +62,26 @@ def test_convert_and_query(synthetic):
 
     b = TabularBenchmark(table, name="nb1shot1-s1")
     a = members[1]
-    assert b.query(a, "cifar10", "valid", "accuracy", 108, seed=2) == pytest.approx(100 * accs[(a, 108, 2)])
-    assert b.query(a, "cifar10", "test", "accuracy", 108) == pytest.approx(100 * (0.85 + 0.01 - 0.01))
-    assert b.query(a.to_str(), "cifar10", "train", "params", 108) == 1001
+    assert b.query(a, "cifar10", "valid", "accuracy", 108, 2) == pytest.approx(100 * accs[(a, 108, 2)])
+    assert b.query(a, "cifar10", "test", "accuracy", 108, "mean") == pytest.approx(100 * (0.85 + 0.01 - 0.01))
+    assert b.query(a.to_str(), "cifar10", "train", "params", 108, "mean") == 1001
     # architectures that are the same NB-101 model share the values
     hashes = compute_space_hashes(space, quiet=True).tolist()
     twins = [i for i, h in enumerate(hashes) if h == hashes[space.index(a)]]
     col = table.column(next(k for k in table.keys() if str(k) == "cifar10/valid/accuracy@108"), "mean")
     assert np.allclose(col[twins], col[space.index(a)])
     assert np.isnan(col).sum() == 6240 - sum(h in {hashes[space.index(m)] for m in members} for h in hashes)
-    opt = b.optimum("cifar10", "valid", "accuracy", 108)
+    opt = b.optimum("cifar10", "valid", "accuracy", 108, "mean")
     assert opt.value == pytest.approx(100 * (0.90 + 0.01))
-    assert b.regret(members[0], "cifar10", "valid", "accuracy", 108) == pytest.approx(10.0)
+    assert b.regret(members[0], "cifar10", "valid", "accuracy", 108, "mean") == pytest.approx(10.0)
     with pytest.raises(BenchmarkError, match="no cifar10/valid/accuracy@200"):
-        b.query(a, "cifar10", "valid", "accuracy", 200)
+        b.query(a, "cifar10", "valid", "accuracy", 200, "mean")
 
 
 def test_registered_loader_caches(synthetic, tmp_path):
     space, members, _, path = synthetic
     b = load_benchmark("nb1shot1-s1", path)
-    assert b.query(members[0], "cifar10", "valid", "accuracy", 108, seed=0) == pytest.approx(80.0)
+    assert b.query(members[0], "cifar10", "valid", "accuracy", 108, 0) == pytest.approx(80.0)
     b2 = load_benchmark("nb1shot1-s1", path)  # second load reads the cache
     assert b2.table.metadata.get("source_sha256") and len(b2.table.archs) == 6240
     with pytest.raises(BenchmarkError, match="--benchmark-file"):

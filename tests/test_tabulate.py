@@ -20,8 +20,8 @@ def test_slice_table_and_resume(tmp_path):
     acc = t.column(t.keys()[0].__class__("digits", "test", "accuracy", 1), 0)
     assert np.isfinite(acc).all()
     bench = load_benchmark("table", tmp_path / "a")
-    opt = bench.optimum("digits", "test", "accuracy", 1)
-    assert bench.regret(opt.arch, "digits", "test", "accuracy", 1) == 0
+    opt = bench.optimum("digits", "test", "accuracy", 1, "mean")
+    assert bench.regret(opt.arch, "digits", "test", "accuracy", 1, "mean") == 0
     meta = Table.load(tmp_path / "a").metadata
     assert meta["protocol"]["epochs"] == 1 and meta["sample"] is False and "hardware" in meta
 

@@ -33,7 +33,7 @@ def main(source: str) -> None:
     archs = [space.from_index(i) for i in range(space.size)]
     strs = [space.to_str(a) for a in archs]
     key = bench.available()[0]
-    args = (key.dataset, key.split, key.metric, key.epochs)
+    args = (key.dataset, key.split, key.metric, key.epochs, "mean")
 
     def timed(fn) -> float:
         t = time.perf_counter()

@@ -23,10 +23,14 @@ from harness.commands.baseline import baseline_cmd
 @click.option("--depth", default=None, type=int, help="Depth of the scored networks [default: the space's].")
 @click.option("--benchmark", default=None, help="Report the pick's ground truth from this benchmark.")
 @click.option("--benchmark-file", default=None)
+@click.option("--benchmark-epochs", default=None, type=int,
+              help="Epoch budget of the reported test accuracy [default: the benchmark's largest].")
+@click.option("--benchmark-seed", default="mean", show_default=True,
+              help="Seed aggregation of the reported test accuracy: 'mean' or a seed.")
 @click.option("--seeds", multiple=True, type=int, help="Seeds (several allowed). [default: 0 1 2]")
 @click.option("--device", default="cpu", show_default=True)
 def proxy_cmd(space, proxy_name, n, dataset, data_dir, batch_size, channels, depth, benchmark, benchmark_file,
-              seeds, device) -> None:
+              benchmark_epochs, benchmark_seed, seeds, device) -> None:
     """Pick the best of N uniformly sampled architectures by a training-free proxy."""
     from benchmarks import load_benchmark
     from harness import proxies
@@ -49,9 +53,13 @@ def proxy_cmd(space, proxy_name, n, dataset, data_dir, batch_size, channels, dep
         cfg = cfg.with_overrides(num_classes=info.num_classes, in_channels=info.in_channels,
                                  input_size=info.input_size)
     bench = load_benchmark(benchmark, benchmark_file) if benchmark else None
+    if bench is not None:
+        b_epochs = benchmark_epochs or bench.final_epochs(dataset, "accuracy")
+        b_seed = int(benchmark_seed) if benchmark_seed.isdigit() else benchmark_seed
+        click.echo(f"ground truth: {bench.name} {dataset} test accuracy @{b_epochs} epochs, seed {b_seed}")
     for s in seeds or (0, 1, 2):
         res = proxies.proxy_search(sp, proxy_name, n, batch, cfg, seed=s, device=device)
         line = f"seed {s}: {sp.to_str(res.best)} ({proxy_name} {res.scores.max():.4g})"
         if bench is not None:
-            line += f", test acc {bench.query(res.best, dataset, 'test'):.2f}"
+            line += f", test acc {bench.query(res.best, dataset, 'test', 'accuracy', b_epochs, b_seed):.2f}"
         click.echo(line)

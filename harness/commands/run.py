@@ -39,7 +39,8 @@ def _parse_set(items: tuple[str, ...]) -> dict:
 @click.option("--benchmark-dataset", default=None, help="Dataset name in the benchmark (default: --dataset).")
 @click.option("--benchmark-epochs", default=None, type=int, help="Ground-truth training budget (default: the table's largest).")
 @click.option("--seeds", multiple=True, type=int, help="Seeds; several allowed: --seeds 0 1 2. [default: 0 1 2]")
-@click.option("--epochs", default=EMBEDDED_EPOCHS, show_default=True, type=int)
+@click.option("--epochs", default=EMBEDDED_EPOCHS, show_default=True, type=int, envvar="HARNESS_EPOCHS",
+              show_envvar=True, help="Search epochs (CI sets HARNESS_EPOCHS for a reduced budget).")
 @click.option("--batch-size", default=64, show_default=True, type=int)
 @click.option("--channels", default=None, type=int, help="Supernet width (default: the space's protocol).")
 @click.option("--depth", default=None, type=int, help="Cells per stage/stack (default: the space's protocol).")

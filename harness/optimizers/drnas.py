@@ -4,7 +4,8 @@ Concentration ``beta = ELU(alpha) + 1`` per row; the supernet sees pathwise
 (reparameterised) Dirichlet samples in both steps, and the architecture loss
 adds ``reg_scale`` times a regulariser on the concentration: the KL divergence
 to the prior ``Dir(prior)`` ("kl") or ``||beta||^2`` ("l2"). The final
-architecture is the argmax of the mean ``beta / sum(beta)``.
+architecture is the argmax of the mean ``beta / sum(beta)``. ``partial_channels``
+> 1 builds the supernet with partial channel connections as DrNAS offers.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ class DrnasConfig(DartsConfig):
     reg_type: str = "kl"
     reg_scale: float = 1e-3
     prior: float = 1.0
+    #: DrNAS' partial-channel option (K as in PC-DARTS; 1 = off).
+    partial_channels: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -44,6 +47,10 @@ class Drnas(ArchOptimizer):
     name = "drnas"
     config_cls = DrnasConfig
     description = "DrNAS, Dirichlet architecture distribution (Chen et al. 2021)"
+
+    @classmethod
+    def supernet_overrides(cls, config: DrnasConfig) -> dict:
+        return {"partial_channels": config.partial_channels}
 
     def _sample(self, alpha: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         # torch's Dirichlet takes no generator: seed its draw from ours for reproducibility

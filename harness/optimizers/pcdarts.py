@@ -59,8 +59,11 @@ class PcDarts(ArchOptimizer):
         self.beta = nn.ParameterDict({k: nn.Parameter(1e-3 * torch.randn(self.alpha.alpha[k].shape[0],
                                                                          generator=self.generator, device=self.device))
                                       for k in self.targets})
-        self.beta_adam = torch.optim.Adam(self.beta.parameters(), lr=self.config.arch_lr,
-                                          betas=tuple(self.config.arch_betas), weight_decay=self.config.arch_weight_decay)
+        # NB-1Shot1 supernets have no edge_targets: their parent weights already
+        # are a softmax over each node's incoming edges, i.e. edge normalisation.
+        self.beta_adam = (torch.optim.Adam(self.beta.parameters(), lr=self.config.arch_lr,
+                                           betas=tuple(self.config.arch_betas),
+                                           weight_decay=self.config.arch_weight_decay) if self.targets else None)
 
     def mix(self, alpha: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         w = super().mix(alpha)
@@ -78,10 +81,11 @@ class PcDarts(ArchOptimizer):
             grads = torch.autograd.grad(loss_v, list(params.values()))
             g = dict(zip(params, grads))
             self.arch_update({k: g[k] for k in self.alpha.alpha})
-            self.beta_adam.zero_grad(set_to_none=True)
-            for k, p in self.beta.items():
-                p.grad = g[f"beta:{k}"]
-            self.beta_adam.step()
+            if self.beta_adam is not None:
+                self.beta_adam.zero_grad(set_to_none=True)
+                for k, p in self.beta.items():
+                    p.grad = g[f"beta:{k}"]
+                self.beta_adam.step()
             out = self.metrics("valid", logits_v, valid[1], loss_v)
         w = {k: v.detach() for k, v in self.mix(self.alpha.tensors()).items()}
         logits = self.supernet(train[0], w)
@@ -101,9 +105,11 @@ class PcDarts(ArchOptimizer):
                                       for k, v in w.items() if k in groups})
 
     def extra_state(self) -> dict[str, Any]:
-        return {**super().extra_state(), "beta": self.beta.state_dict(), "beta_adam": self.beta_adam.state_dict()}
+        adam = self.beta_adam.state_dict() if self.beta_adam is not None else None
+        return {**super().extra_state(), "beta": self.beta.state_dict(), "beta_adam": adam}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         super().load_extra_state(state)
         self.beta.load_state_dict(state["beta"])
-        self.beta_adam.load_state_dict(state["beta_adam"])
+        if self.beta_adam is not None:
+            self.beta_adam.load_state_dict(state["beta_adam"])
