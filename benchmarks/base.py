@@ -1,8 +1,11 @@
 """The benchmark protocol: explicit queries, a known optimum, regret against it.
 
-Every query names its dataset, split, metric, epoch budget and seed
-aggregation. Nothing falls back silently: asking for a column the source
-lacks raises ``BenchmarkError`` listing what is available.
+Every query names its dataset and split; metric, epoch budget and seed
+aggregation are parameters whose defaults are spelled out in the signature
+(accuracy, 200 epochs, mean over seeds: the NAS-Bench-201 reporting
+convention), and the harness's own callers always pass them. Nothing falls
+back silently: asking for a column the source lacks (e.g. 200 epochs of a
+table trained for 10) raises ``BenchmarkError`` listing what is available.
 """
 
 from __future__ import annotations
@@ -37,14 +40,14 @@ class Benchmark(Protocol):
 
     space: SearchSpace
 
-    def query(self, arch: Architecture | str, dataset: str, split: str, metric: str,
-              epochs: int, seed: str | int) -> float: ...
+    def query(self, arch: Architecture | str, dataset: str, split: str, metric: str = "accuracy",
+              epochs: int = 200, seed: str | int = "mean") -> float: ...
 
-    def optimum(self, dataset: str, split: str, metric: str, epochs: int,
-                seed: str | int) -> Optimum: ...
+    def optimum(self, dataset: str, split: str, metric: str = "accuracy", epochs: int = 200,
+                seed: str | int = "mean") -> Optimum: ...
 
-    def regret(self, arch: Architecture | str, dataset: str, split: str, metric: str,
-               epochs: int, seed: str | int) -> float: ...
+    def regret(self, arch: Architecture | str, dataset: str, split: str, metric: str = "accuracy",
+               epochs: int = 200, seed: str | int = "mean") -> float: ...
 
     def datasets(self) -> list[str]: ...
 
@@ -66,8 +69,8 @@ class TabularBenchmark:
         self._col_cache: dict[tuple, np.ndarray] = {}
 
     # -- protocol -----------------------------------------------------
-    def query(self, arch: Architecture | str, dataset: str, split: str, metric: str,
-              epochs: int, seed: str | int) -> float:
+    def query(self, arch: Architecture | str, dataset: str, split: str, metric: str = "accuracy",
+              epochs: int = 200, seed: str | int = "mean") -> float:
         """Value of one architecture; ``BenchmarkError`` if the source lacks it."""
         col = self._column(dataset, split, metric, epochs, seed)
         v = col[self._row(arch)]
@@ -76,13 +79,13 @@ class TabularBenchmark:
         return float(v)
 
     def query_many(self, archs: Sequence[Architecture | str], dataset: str, split: str,
-                   metric: str, epochs: int, seed: str | int) -> np.ndarray:
+                   metric: str = "accuracy", epochs: int = 200, seed: str | int = "mean") -> np.ndarray:
         """Vectorised ``query``: float64 ``[len(archs)]`` (NaN where the source has no value)."""
         col = self._column(dataset, split, metric, epochs, seed)
         return col[np.fromiter((self._row(a) for a in archs), dtype=np.int64, count=len(archs))]
 
-    def optimum(self, dataset: str, split: str, metric: str, epochs: int,
-                seed: str | int) -> Optimum:
+    def optimum(self, dataset: str, split: str, metric: str = "accuracy", epochs: int = 200,
+                seed: str | int = "mean") -> Optimum:
         """Best value over the table and the architecture attaining it (first on ties)."""
         key = (dataset, split, metric, epochs, seed)
         if key not in self._opt_cache:
@@ -93,8 +96,8 @@ class TabularBenchmark:
             self._opt_cache[key] = Optimum(float(col[i]), self.table.archs[i], i)
         return self._opt_cache[key]
 
-    def regret(self, arch: Architecture | str, dataset: str, split: str, metric: str,
-               epochs: int, seed: str | int) -> float:
+    def regret(self, arch: Architecture | str, dataset: str, split: str, metric: str = "accuracy",
+               epochs: int = 200, seed: str | int = "mean") -> float:
         """Distance to the optimum (>= 0): optimum - value for accuracy, value - optimum for losses."""
         v = self.query(arch, dataset, split, metric, epochs, seed)
         o = self.optimum(dataset, split, metric, epochs, seed).value

@@ -144,7 +144,7 @@ print("RESULT" + json.dumps({"links": links, "listen": listen, "res": res}))
 """
 
 
-@pytest.mark.slow  # ~25 s on an idle 2-core box (Ray start-up + 2 worker imports), 90 s under load
+# ~25 s on an idle 2-core box (Ray start-up + 2 worker imports), 45-90 s under load; skips without ray
 def test_ray_two_run_sweep(tmp_path):
     """Two runs as Ray tasks, in a network namespace that has only loopback.
 
