@@ -7,6 +7,21 @@ reference (``set_fused(False)``: plain per-op loop), and reports the median
 step time, the speed-up of the default over the eager path, an epoch estimate
 for the CIFAR-10 search split (25k/25k, batch 64 -> 390 steps) and peak
 memory. Timings are for the machine it runs on; nothing here is a test.
+
+Two more cases (rows with ``case`` set; the rows above have
+``case="default_vs_eager"``):
+
+- ``batched_seeds``: K seeds of NB-201 DARTS (first order) stepped together by
+  ``harness.batched_seeds.BatchedDarts`` against one seed of the ``darts``
+  optimizer, timed in alternation on the same batches so that load changes hit
+  both alike: ``batched_k``, ``single_seconds_per_step``,
+  ``batched_seconds_per_step`` and ``batched_over_single`` (K seeds batched /
+  one seed; below K means batching saves time).
+- ``eigen``: one cold dominant-eigenvalue evaluation (``harness.curvature``,
+  default Lanczos settings, 2 validation batches as the runner's default
+  ``eigen_batches``) on the S1 DARTS-space supernet after the timed DARTS
+  steps: ``eigen_seconds``, ``eigen_hvps`` and ``eigen_in_steps`` (in units of
+  the median search step of the same optimizer).
 """
 
 from __future__ import annotations
@@ -20,7 +35,7 @@ from pathlib import Path
 
 import torch
 
-from harness.optimizers import create_optimizer, supernet_overrides
+from harness.optimizers import create_optimizer, make_config, supernet_overrides
 from search_spaces import SupernetConfig, get_space, list_spaces
 
 
@@ -41,52 +56,124 @@ def cases(quick: bool) -> list[BenchCase]:
     return out
 
 
-def time_case(case: BenchCase, device: torch.device, steps: int, warmup: int, fused: bool) -> dict:
+def _supernet_config(case: BenchCase) -> SupernetConfig:
+    """The case's supernet: CIFAR-shaped inputs (3 x 32 x 32), 10 classes."""
+    return get_space(case.space).default_config().with_overrides(
+        channels=case.channels, depth=case.depth, num_classes=10, in_channels=3, input_size=32,
+        **supernet_overrides(case.optimizer))
+
+
+def _batch(case: BenchCase, g: torch.Generator, device: torch.device, *lead: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random CIFAR-shaped batch ``(x [*lead, B, 3, 32, 32], y [*lead, B])``."""
+    return (torch.randn(*lead, case.batch, 3, 32, 32, generator=g, device=device),
+            torch.randint(0, 10, (*lead, case.batch), generator=g, device=device))
+
+
+def _timed(fn, device: torch.device) -> float:
+    """Wall seconds of ``fn()``, with the device queue drained before and after."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - t0
+
+
+def _make_optimizer(case: BenchCase, device: torch.device, steps: int, fused: bool = True):
+    """Seed-0 optimizer of the case at epoch 0; None when the supernet has no eager path to switch to."""
     space = get_space(case.space)
-    cfg = space.default_config().with_overrides(channels=case.channels, depth=case.depth, num_classes=10,
-                                                in_channels=3, input_size=32,
-                                                **supernet_overrides(case.optimizer))
     torch.manual_seed(0)
-    net = space.build_supernet(cfg).to(device)
+    net = space.build_supernet(_supernet_config(case)).to(device)
     if hasattr(net, "set_fused"):
         net.set_fused(fused)
     elif not fused:
-        return {}
-    opt = create_optimizer(case.optimizer, space, net, epochs=1, steps_per_epoch=steps + warmup, seed=0)
-    g = torch.Generator(device=device).manual_seed(0)
-    batch = lambda: (torch.randn(case.batch, 3, 32, 32, generator=g, device=device),  # noqa: E731
-                     torch.randint(0, 10, (case.batch,), generator=g, device=device))
+        return None
+    opt = create_optimizer(case.optimizer, space, net, epochs=1, steps_per_epoch=steps, seed=0)
     opt.on_epoch_start(0)
+    return opt
+
+
+def _time_steps(opt, case: BenchCase, device: torch.device, steps: int, warmup: int,
+                g: torch.Generator) -> float:
+    """Median wall seconds of ``steps`` optimizer steps after ``warmup`` untimed ones."""
     times = []
+    for i in range(steps + warmup):
+        tb, vb = _batch(case, g, device), _batch(case, g, device)
+        t = _timed(lambda: opt.step(tb, vb), device)
+        if i >= warmup:
+            times.append(t)
+    return statistics.median(times)
+
+
+def time_case(case: BenchCase, device: torch.device, steps: int, warmup: int, fused: bool) -> dict:
+    opt = _make_optimizer(case, device, steps + warmup, fused)
+    if opt is None:
+        return {}
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    for i in range(steps + warmup):
-        tb, vb = batch(), batch()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
-        opt.step(tb, vb)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    med = statistics.median(times)
+    med = _time_steps(opt, case, device, steps, warmup, torch.Generator(device=device).manual_seed(0))
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     return {"seconds_per_step": med, "epoch_seconds_estimate": med * 390, "peak_memory_mib": peak}
 
 
+def time_batched_seeds(case: BenchCase, device: torch.device, steps: int, warmup: int, k: int) -> dict:
+    """K seeds batched vs one seed (same config), stepped alternately on the same data."""
+    from harness.batched_seeds import BatchedDarts
+
+    single = _make_optimizer(case, device, steps + warmup)
+    batched = BatchedDarts(get_space(case.space), _supernet_config(case), list(range(k)), make_config(case.optimizer),
+                           epochs=1, steps_per_epoch=steps + warmup, device=device)
+    batched.on_epoch_start(0)
+    g = torch.Generator(device=device).manual_seed(0)
+    t_single, t_batched = [], []
+    for i in range(steps + warmup):
+        tb, vb = _batch(case, g, device, k), _batch(case, g, device, k)
+        ts = _timed(lambda: single.step((tb[0][0], tb[1][0]), (vb[0][0], vb[1][0])), device)
+        tk = _timed(lambda: batched.step(tb, vb), device)
+        if i >= warmup:
+            t_single.append(ts)
+            t_batched.append(tk)
+    s, b = statistics.median(t_single), statistics.median(t_batched)
+    return {"batched_k": k, "single_seconds_per_step": s, "batched_seconds_per_step": b,
+            "batched_over_single": b / s, "default_seconds_per_step": b, "default_epoch_seconds_estimate": b * 390}
+
+
+def time_eigen(case: BenchCase, device: torch.device, steps: int, warmup: int, num_batches: int = 2) -> dict:
+    """One cold dominant-eigenvalue evaluation after ``warmup + steps`` timed search steps."""
+    from harness.curvature import EigenConfig, dominant_eigenvalue
+
+    opt = _make_optimizer(case, device, steps + warmup)
+    g = torch.Generator(device=device).manual_seed(0)
+    step_s = _time_steps(opt, case, device, steps, warmup, g)
+    valid = [_batch(case, g, device) for _ in range(num_batches)]
+    out = []
+    eig_s = _timed(lambda: out.append(dominant_eigenvalue(opt, valid, EigenConfig(num_batches=num_batches))), device)
+    return {"eigen_seconds": eig_s, "eigen_hvps": out[0].hvps, "eigen_in_steps": eig_s / step_s,
+            "eigen_batches": num_batches, "default_seconds_per_step": step_s,
+            "default_epoch_seconds_estimate": step_s * 390}
+
+
 def run_bench(device: str = "cpu", quick: bool = True, steps: int = 5, warmup: int = 2,
-              out: str | Path | None = None) -> list[dict]:
+              out: str | Path | None = None, batched_k: int = 4) -> list[dict]:
     dev = torch.device(device)
     rows = []
     for case in cases(quick):
         fused = time_case(case, dev, steps, warmup, fused=True)
         eager = time_case(case, dev, steps, warmup, fused=False)
-        row = {**asdict(case), "device": str(dev), **{f"default_{k}": v for k, v in fused.items()}}
+        row = {**asdict(case), "case": "default_vs_eager", "device": str(dev),
+               **{f"default_{k}": v for k, v in fused.items()}}
         if eager:
             row["eager_seconds_per_step"] = eager["seconds_per_step"]
             row["speedup_vs_eager"] = eager["seconds_per_step"] / fused["seconds_per_step"]
         rows.append(row)
+    nb201 = next(c for c in cases(quick) if c.space == "nb201" and c.optimizer == "darts")
+    if batched_k > 0:
+        rows.append({**asdict(nb201), "case": "batched_seeds", "device": str(dev),
+                     **time_batched_seeds(nb201, dev, steps, warmup, batched_k)})
+    s1 = next((c for c in cases(quick) if c.space == "s1"), None)
+    if s1 is not None:
+        rows.append({**asdict(s1), "case": "eigen", "device": str(dev), **time_eigen(s1, dev, steps, warmup)})
     result = {"machine": platform.machine(), "torch": torch.__version__,
               "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor(),
               "quick": quick, "steps": steps, "rows": rows}

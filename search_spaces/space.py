@@ -123,6 +123,17 @@ class SearchSpace(ABC):
     def one_hot(self, arch: Architecture) -> dict[str, torch.Tensor]:
         """Weights that make the supernet compute exactly ``arch``."""
 
+    def active_indices(self, arch: Architecture) -> dict[str, list[int]]:
+        """Chosen option per row of each weight group (the argmax of ``one_hot``).
+
+        ``one_hot`` is built on the host, so this never reads a device tensor;
+        sparse supernet paths take these indices to skip unchosen ops.
+        """
+        out: dict[str, list[int]] = {}
+        for k, v in self.one_hot(arch).items():  # a loop, not a comprehension: one frame for sync checkers
+            out[k] = v.argmax(-1).tolist()
+        return out
+
     def enumerate(self) -> Iterator[Architecture]:
         """All architectures in canonical order (enumerable spaces only)."""
         raise ArchitectureError(f"space {self.name!r} cannot enumerate its architectures")

@@ -71,3 +71,13 @@ def test_protocol_default_size():
     assert (cfg.channels, cfg.depth, cfg.affine, cfg.track_running_stats) == (16, 5, False, False)
     net = NB201.build_supernet(cfg)
     assert sum(isinstance(m, torch.nn.Module) and type(m).__name__ == "SearchCell" for m in net.modules()) == 15
+
+
+def test_active_indices_are_the_one_hot_argmax():
+    space = get_space("nb201")
+    arch = space.from_index(1234) if hasattr(space, "from_index") else next(iter(space.enumerate()))
+    idx = space.active_indices(arch)
+    hot = space.one_hot(arch)
+    assert set(idx) == set(hot)
+    for k, rows in idx.items():
+        assert all(hot[k][r, c] == 1 for r, c in enumerate(rows))

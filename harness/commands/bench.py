@@ -19,9 +19,17 @@ def bench_cmd(device: str, quick: bool, steps: int, json_out: str) -> None:
     rows = run_bench(device, quick, steps, out=json_out)
     click.echo(f"{'space':6s} {'optimizer':10s} {'default s/step':>14s} {'eager s/step':>12s} {'speedup':>8s} "
                f"{'epoch est. (s)':>14s}")
-    for r in rows:
+    for r in (r for r in rows if r.get("case", "default_vs_eager") == "default_vs_eager"):
         eager = r.get("eager_seconds_per_step")
         click.echo(f"{r['space']:6s} {r['optimizer']:10s} {r['default_seconds_per_step']:14.4f} "
                    f"{eager if eager is not None else float('nan'):12.4f} {r.get('speedup_vs_eager', float('nan')):8.2f} "
                    f"{r['default_epoch_seconds_estimate']:14.1f}")
+    for r in rows:
+        if r.get("case") == "batched_seeds":
+            click.echo(f"{r['space']} {r['optimizer']}: {r['batched_k']} seeds batched "
+                       f"{r['batched_seconds_per_step']:.4f} s/step, one seed {r['single_seconds_per_step']:.4f} s/step, "
+                       f"batched/single {r['batched_over_single']:.2f}")
+        elif r.get("case") == "eigen":
+            click.echo(f"{r['space']} {r['optimizer']}: one eigenvalue evaluation {r['eigen_seconds']:.2f} s "
+                       f"({r['eigen_hvps']} HVPs) = {r['eigen_in_steps']:.1f} search steps")
     click.echo(f"written: {json_out}")

@@ -53,11 +53,13 @@ class Drnas(ArchOptimizer):
         return {"partial_channels": config.partial_channels}
 
     def _sample(self, alpha: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        # torch's Dirichlet takes no generator: seed its draw from ours for reproducibility
-        seed = int(torch.randint(0, 2**62, (1,), generator=self.generator, device=self.generator.device))
+        # torch's Dirichlet takes no generator: seed its draw from our host-side RNG
+        # (checkpointed, and drawing it needs no device->host copy)
+        seed = int(self.rng.integers(0, 2**62))
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed(seed)
-            return {k: Dirichlet(concentration(a)).rsample() for k, a in alpha.items()}
+            # validate_args=False: the argument checks read tensors on the host (a sync per step)
+            return {k: Dirichlet(concentration(a), validate_args=False).rsample() for k, a in alpha.items()}
 
     def regulariser(self, alpha: dict[str, torch.Tensor]) -> torch.Tensor:
         c = self.config
@@ -65,7 +67,8 @@ class Drnas(ArchOptimizer):
         for a in alpha.values():
             beta = concentration(a)
             if c.reg_type == "kl":
-                total = total + kl_divergence(Dirichlet(beta), Dirichlet(torch.full_like(beta, c.prior))).sum()
+                total = total + kl_divergence(Dirichlet(beta, validate_args=False),
+                                              Dirichlet(torch.full_like(beta, c.prior), validate_args=False)).sum()
             else:
                 total = total + (beta ** 2).sum()
         return c.reg_scale * total

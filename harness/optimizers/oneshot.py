@@ -260,7 +260,7 @@ class OneShot(SearchOptimizer):
         a = self.space.sample(self.rng)
         w = {k: v.to(self.device) for k, v in self.space.one_hot(a).items()}
         with torch.no_grad():
-            logits_v = self.forward(valid[0], w, {k: v.argmax(-1).tolist() for k, v in w.items()})
+            logits_v = self.forward(valid[0], w, self.space.active_indices(a))  # host-side indices: no sync
             loss_v = F.cross_entropy(logits_v, valid[1])
         return {**self.metrics("train", logits, y, loss), **self.metrics("valid", logits_v, valid[1], loss_v)}
 

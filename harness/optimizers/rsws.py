@@ -48,8 +48,9 @@ class RandomSearchWS(SearchOptimizer):
         self.weights.set_epoch(epoch, self.epochs)
 
     def _weights_of(self, arch: Architecture) -> tuple[dict[str, torch.Tensor], dict[str, list[int]]]:
+        # indices from the host-side one-hot: no device->host copy inside the step
         w = {k: v.to(self.device) for k, v in self.space.one_hot(arch).items()}
-        return w, {k: v.argmax(-1).tolist() for k, v in w.items()}
+        return w, self.space.active_indices(arch)
 
     def step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:
         w, active = self._weights_of(self.space.sample(self.rng))

@@ -40,7 +40,7 @@ class Setn(ArchOptimizer):
     def step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:
         a = self.space.sample(self.rng)
         w = {k: v.to(self.device) for k, v in self.space.one_hot(a).items()}
-        logits = self.forward(train[0], w, {k: v.argmax(-1).tolist() for k, v in w.items()})
+        logits = self.forward(train[0], w, self.space.active_indices(a))  # host-side indices: no sync
         loss = F.cross_entropy(logits, train[1])
         self.weights.step(loss)
         loss_fn = darts_grad.cross_entropy_loss(self.supernet, self.mix)

@@ -1,0 +1,219 @@
+"""Several seeds of one supernet trained in lock-step in one process (DARTS first order).
+
+A K-seed table normally costs K separate runs. Here the K supernets' parameters
+and buffers are stacked along a new leading dim (``torch.func.stack_module_state``)
+and one ``torch.func.functional_call`` of a single meta-device copy of the
+supernet is ``vmap``-ed over the stack, the K architecture-logit tensors and
+K data batches. PyTorch's batching rules turn the K convolutions into one
+grouped convolution and the K batch norms into one, so each layer is one
+kernel launch for all seeds instead of K.
+
+Each step is exactly the step of ``harness.optimizers.darts.Darts`` with
+``order=1``: an Adam step on the logits from the validation batch
+(``grad_alpha L_val(w, alpha)``), then an SGD step (momentum, weight decay,
+grad-norm clipping) on the weights from the training batch under the updated,
+detached ``softmax(alpha)``. Why it is the same computation per seed:
+
+- Gradients: one ``autograd.grad`` of the SUM of the K per-seed losses. Seed
+  k's loss depends only on slice k of every stacked tensor, so the gradient
+  of the sum restricted to slice k is seed k's own gradient.
+- Adam and SGD (momentum, weight decay, Nesterov) are element-wise, so the
+  stock ``torch.optim`` classes on stacked tensors update every slice exactly
+  as they would update that seed alone (same hyperparameters, same step count).
+- Gradient clipping is not element-wise (one norm over all of a seed's
+  weights): it is redone per seed, the norm reduced over every dim but the
+  seed dim, with ``clip_grad_norm_``'s formula ``min(1, max / (norm + 1e-6))``.
+- Buffers: the search cells' BN has no affine parameters and no running
+  statistics by default, but the stem, the ResNet reduction blocks and the
+  last BN of the NB-201 skeleton are affine and do track running statistics.
+  They are stacked like the parameters; under ``vmap`` the in-place running
+  average updates of ``F.batch_norm`` write into each seed's own slice
+  (no workaround needed, as with per-seed buffers ``vmap`` has a batching rule
+  for the in-place update).
+- Initialisation: seed k's supernet is built after ``torch.manual_seed(k)``
+  and its logits come from a generator seeded ``k + 7919``, exactly as
+  ``harness.runner`` and ``SearchOptimizer`` do for a separate run.
+
+Nothing in the NB-201 supernet needed a workaround: the fused path (one
+convolution over the concatenated kernels of all edges leaving a node, BN
+over the concatenation) has only shape-static control flow, and ``_coef``'s
+``dim()`` test sees the per-seed ``[6, 5]`` weights as unbatched.
+The DARTS-cell supernets (``s1``, ``s5``) also run unchanged under ``vmap``
+and matched separate runs in a manual check (not in the tests).
+Limitations: first order only (the unrolled second-order gradient mutates
+the weights in place around three extra backward passes; not done here),
+no ``active`` (sparse) path, and a parameter unused by the forward gets a
+``None`` gradient and no update, as in ``WeightTrainer``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call, stack_module_state, vmap
+
+from harness.optimizers.darts import DartsConfig
+from harness.optimizers.parts.arch_params import ArchParameters
+from search_spaces import Architecture, SearchSpace, SupernetConfig
+from search_spaces.errors import ConfigError
+
+#: ``(x [K, B, C, H, W], y [K, B])``: one batch per seed, stacked.
+StackedBatch = tuple[torch.Tensor, torch.Tensor]
+
+#: Offset of the optimizer's private generator seed (``SearchOptimizer.__init__``).
+_GENERATOR_OFFSET = 7919
+
+
+@dataclass
+class SeedState:
+    """One seed's state after ``BatchedDarts.unstack``.
+
+    Attributes:
+        seed: The seed.
+        supernet: ``state_dict``-compatible parameters and buffers (each without the seed dim).
+        alpha: Architecture logits per group, ``[rows, options]``.
+    """
+
+    seed: int
+    supernet: dict[str, torch.Tensor]
+    alpha: dict[str, torch.Tensor]
+
+
+class BatchedDarts:
+    """K seeds of first-order DARTS on one supernet config, stepped together.
+
+    Args:
+        space: The search space (its supernet must run under ``vmap``; NB-201 is tested).
+        supernet_config: Config of every seed's supernet.
+        seeds: One seed per copy; ``K = len(seeds)``.
+        darts_config: Hyperparameters (default ``DartsConfig()``, ``order`` must be 1).
+        epochs, steps_per_epoch: As for ``create_optimizer`` (the cosine schedule uses ``epochs``).
+        device: Where the stacked state lives.
+
+    Building reseeds torch's global RNG (``torch.manual_seed(seed)`` per seed), as a run does.
+    """
+
+    def __init__(self, space: SearchSpace, supernet_config: SupernetConfig, seeds: Sequence[int],
+                 darts_config: DartsConfig | None = None, *, epochs: int = 1, steps_per_epoch: int = 1,
+                 device: torch.device | str = "cpu") -> None:
+        c = darts_config if darts_config is not None else DartsConfig()
+        if c.order != 1:
+            raise ConfigError(f"BatchedDarts implements first-order DARTS only, got order={c.order}")
+        if not seeds:
+            raise ConfigError("BatchedDarts needs at least one seed")
+        self.space, self.config, self.seeds = space, c, list(seeds)
+        self.epochs, self.steps_per_epoch = epochs, steps_per_epoch
+        self.device = torch.device(device)
+        nets, alphas = [], []
+        for s in self.seeds:
+            torch.manual_seed(s)
+            nets.append(space.build_supernet(supernet_config).to(self.device))
+            gen = torch.Generator(device=self.device).manual_seed(s + _GENERATOR_OFFSET)
+            alphas.append(ArchParameters(space, c.init_std, gen, self.device).tensors())
+        self.params, self.buffers = stack_module_state(nets)
+        # WeightTrainer's rule: SGD updates the parameters that require grad
+        self.trainable = [p for p in self.params.values() if p.requires_grad]
+        self.alpha = {k: torch.stack([a[k].detach() for a in alphas]).requires_grad_(True) for k in alphas[0]}
+        # a parameter-free skeleton: functional_call supplies every tensor
+        self._base = copy.deepcopy(nets[0]).to("meta")
+        self._state_keys = list(nets[0].state_dict().keys())
+        self.adam = torch.optim.Adam(list(self.alpha.values()), lr=c.arch_lr, betas=tuple(c.arch_betas),
+                                     weight_decay=c.arch_weight_decay)
+        self.sgd = torch.optim.SGD(self.trainable, lr=c.w_lr, momentum=c.w_momentum,
+                                   weight_decay=c.w_weight_decay, nesterov=c.w_nesterov)
+        self.epoch = 0
+        self._loss = vmap(self._seed_loss)
+
+    @property
+    def k(self) -> int:
+        return len(self.seeds)
+
+    def _seed_loss(self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], x: torch.Tensor,
+                   y: torch.Tensor, weights: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One seed (under vmap): ``x [B, C, H, W]``, ``y [B]``, weights ``[rows, options]`` -> (loss, logits ``[B, n]``)."""
+        logits = functional_call(self._base, (params, buffers), (x, weights))
+        return F.cross_entropy(logits, y), logits
+
+    def on_epoch_start(self, epoch: int) -> None:
+        """Cosine learning rate of ``epoch``, as ``WeightTrainer.set_epoch``."""
+        self.epoch = epoch
+        c = self.config
+        lr = c.w_lr_min + (c.w_lr - c.w_lr_min) * (1 + math.cos(math.pi * epoch / max(self.epochs, 1))) / 2
+        for g in self.sgd.param_groups:
+            g["lr"] = lr
+
+    def mix(self, alpha: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Mixing weights ``softmax`` over options, ``[K, rows, options]`` per group."""
+        return {k: torch.softmax(v, dim=-1) for k, v in alpha.items()}
+
+    def step(self, train: StackedBatch, valid: StackedBatch) -> dict[str, torch.Tensor]:
+        """One DARTS step for every seed; batch ``k`` goes to seed ``k``.
+
+        Args:
+            train, valid: ``(x [K, B, C, H, W], y [K, B])``.
+
+        Returns:
+            Per-seed ``[K]`` tensors ``{train,valid}_{loss,correct,count}`` (loss summed over the batch),
+            as ``SearchOptimizer.metrics`` (no host sync).
+        """
+        for x, _ in (train, valid):
+            if x.shape[0] != self.k:
+                raise ValueError(f"expected {self.k} stacked batches, got leading dim {x.shape[0]}")
+        alpha = list(self.alpha.values())
+        loss_v, logits_v = self._loss(self.params, self.buffers, valid[0], valid[1], self.mix(self.alpha))
+        grads = torch.autograd.grad(loss_v.sum(), alpha)
+        self.adam.zero_grad(set_to_none=True)
+        for a, g in zip(alpha, grads):
+            a.grad = g.detach()
+        self.adam.step()
+
+        w = {k: v.detach() for k, v in self.mix(self.alpha).items()}
+        loss_t, logits_t = self._loss(self.params, self.buffers, train[0], train[1], w)
+        params = self.trainable
+        wgrads = torch.autograd.grad(loss_t.sum(), params, allow_unused=True)
+        self.sgd.zero_grad(set_to_none=True)
+        for p, g in zip(params, wgrads):
+            p.grad = g
+        if self.config.grad_clip > 0:
+            self._clip([p.grad for p in params if p.grad is not None], self.config.grad_clip)
+        self.sgd.step()
+        return {**_metrics("train", logits_t, train[1], loss_t), **_metrics("valid", logits_v, valid[1], loss_v)}
+
+    def _clip(self, grads: list[torch.Tensor], max_norm: float) -> None:
+        """Per-seed ``clip_grad_norm_``: each ``[K, ...]`` gradient scaled by its seed's factor ``[K]``."""
+        if not grads:
+            return
+        norms = torch.stack([torch.linalg.vector_norm(g.reshape(self.k, -1), dim=1) for g in grads], dim=1)
+        total = torch.linalg.vector_norm(norms, dim=1)  # [K]
+        coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+        for g in grads:
+            g.mul_(coef.view(-1, *([1] * (g.dim() - 1))))
+
+    def alphas(self) -> dict[str, torch.Tensor]:
+        """Detached logits, ``[K, rows, options]`` per group."""
+        return {k: v.detach() for k, v in self.alpha.items()}
+
+    def current_architectures(self) -> list[Architecture]:
+        """Each seed's argmax architecture (``Darts.current_architecture``)."""
+        probs = {k: v.detach() for k, v in self.mix(self.alpha).items()}
+        return [self.space.discretize({g: p[i] for g, p in probs.items()}) for i in range(self.k)]
+
+    def unstack(self) -> list[SeedState]:
+        """Per-seed supernet ``state_dict`` (loadable into a fresh supernet) and logits, detached copies."""
+        flat = {**self.params, **self.buffers}
+        return [SeedState(seed=s,
+                          supernet={n: flat[n][i].detach().clone() for n in self._state_keys},
+                          alpha={g: a[i].detach().clone() for g, a in self.alpha.items()})
+                for i, s in enumerate(self.seeds)]
+
+
+def _metrics(prefix: str, logits: torch.Tensor, y: torch.Tensor, loss: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-seed loss sum / correct / count: ``logits [K, B, n]``, ``y [K, B]``, ``loss [K]`` -> ``[K]`` each."""
+    n = torch.full((y.shape[0],), float(y.shape[1]), device=y.device)
+    return {f"{prefix}_loss": loss.detach() * n, f"{prefix}_correct": (logits.argmax(-1) == y).sum(-1).float(),
+            f"{prefix}_count": n}
