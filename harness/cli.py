@@ -6,6 +6,7 @@ option) prints one line ``error: ...`` and exits with status 2.
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from pathlib import Path
@@ -72,10 +73,13 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"error: permission denied: {e.filename or e}", err=True)
         sys.exit(2)
     except OSError as e:
-        if e.errno == 28:  # ENOSPC: results written so far stay valid (atomic writes)
-            click.echo(f"error: no space left on device while writing {e.filename or ''}", err=True)
-            sys.exit(2)
-        raise
+        # results written so far stay valid (atomic writes): say what happened, exit like a user error
+        why = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
+               errno.EROFS: "read-only file system"}.get(e.errno)
+        if why is None:
+            raise
+        click.echo(f"error: {why} while writing {e.filename or ''}", err=True)
+        sys.exit(2)
 
 
 def _import_commands() -> None:

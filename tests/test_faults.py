@@ -193,3 +193,24 @@ def test_disk_full_fails_cleanly_and_keeps_what_was_written(reference, tmp_path,
     except SystemExit as e:  # click may exit 0 explicitly
         assert e.code in (0, None)
     pd.testing.assert_frame_equal(_traj(reference[0]), _traj(tmp_path))
+
+
+def test_read_only_output_fails_cleanly_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    """Simulated with EROFS from the atomic writer (as root, chmod would not stop a write)."""
+    import errno
+    from pathlib import Path
+
+    import search_spaces.io as sio
+    from harness.cli import main
+
+    def read_only(path, data):
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(sio, "atomic_write_bytes", read_only)
+    with pytest.raises(SystemExit) as e:
+        main(["run", *ARGS, "--out", str(tmp_path)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "read-only file system" in err[0] and "Traceback" not in err[0]
+    written = [p for p in Path(tmp_path).rglob("*") if p.is_file()]
+    assert written == [], written  # no half-made run directory content, no stale lock
