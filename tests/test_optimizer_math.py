@@ -110,14 +110,14 @@ def test_reinforce_gradient_sign_on_toy_reward():
     ctrl = Controller(S5)
     opt = torch.optim.SGD(ctrl.parameters(), lr=0.5)
     target = {"cell": [2, 2, 2, 2]}
-    before = float(ctrl.sample(torch.Generator(), forced=target)[1])
+    before = float(ctrl.sample(torch.Generator(), forced=target)[1].detach())
     for _ in range(5):
         _, logp, ent = ctrl.sample(torch.Generator(), forced=target)
         loss = reinforce_loss(logp, ent, reward=1.0, baseline=0.2, entropy_weight=0.0)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(ctrl.sample(torch.Generator(), forced=target)[1]) > before
+    assert float(ctrl.sample(torch.Generator(), forced=target)[1].detach()) > before
     # negative advantage pushes the other way
     _, logp, ent = ctrl.sample(torch.Generator(), forced=target)
     g_pos = torch.autograd.grad(reinforce_loss(logp, ent, 1.0, 0.2, 0.0), ctrl.heads["cell"].bias)[0]
