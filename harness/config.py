@@ -16,6 +16,10 @@ from search_spaces.errors import ConfigError
 EMBEDDED_EPOCHS = 20
 
 
+#: Numeric precisions of the search step.
+PRECISIONS = ("fp32", "bf16")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """One search run: (space, benchmark, dataset, optimizer, config, seed).
@@ -43,6 +47,9 @@ class RunConfig:
             w.r.t. the architecture weights every this many epochs (0: off).
         eigen_batches: Validation batches of each eigenvalue evaluation.
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+        precision: ``fp32`` (default, for fidelity) or ``bf16`` (search steps under
+            ``torch.autocast`` with bfloat16; selection and ground truth stay fp32).
+        channels_last: Keep the supernet and the batches in channels-last memory format.
     """
 
     space: str = "s5"
@@ -66,8 +73,14 @@ class RunConfig:
     eigen_every: int = 0
     eigen_batches: int = 2
     device: str = "cpu"
+    precision: str = "fp32"
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if not isinstance(self.channels_last, bool):
+            raise ConfigError(f"channels_last must be true or false, got {self.channels_last!r}")
         if not isinstance(self.eigen_every, int) or self.eigen_every < 0:
             raise ConfigError(f"eigen_every must be a non-negative integer, got {self.eigen_every!r}")
         for name in ("epochs", "batch_size", "select_batches", "eigen_batches"):

@@ -11,6 +11,7 @@ Files, in the order they appear:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -40,6 +41,18 @@ BASE_COLUMNS = ["epoch", "wall_seconds", "arch", "train_loss", "train_acc", "val
 
 class RunExistsError(UserError):
     """The run directory holds another config, or an unfinished run without ``--resume``."""
+
+
+def step_precision(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """Autocast context of one search step: bfloat16 for ``bf16``, a no-op for ``fp32``."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def _layout(batch: tuple[torch.Tensor, torch.Tensor], channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    # images [B, C, H, W] in NHWC memory order when asked; labels untouched
+    return (batch[0].contiguous(memory_format=torch.channels_last), batch[1]) if channels_last else batch
 
 
 def resolve_device(name: str) -> torch.device:
@@ -108,6 +121,8 @@ class SearchRun:
             **supernet_overrides(c.optimizer, c.optimizer_config))
         torch.manual_seed(c.seed)
         supernet = self.space.build_supernet(net_cfg).to(self.device)
+        if c.channels_last:
+            supernet = supernet.to(memory_format=torch.channels_last)
         train_s, valid_s = search_streams(splits, c.batch_size, c.seed, self.device)
         steps = min(train_s.epoch_len, valid_s.epoch_len)
         if steps < 1:
@@ -140,7 +155,8 @@ class SearchRun:
             opt.on_epoch_start(epoch)
             sums: dict[str, torch.Tensor] = {}
             for _ in range(steps):
-                out = opt.step(train_s.next(), valid_s.next())
+                with step_precision(self.device, c.precision):
+                    out = opt.step(_layout(train_s.next(), c.channels_last), _layout(valid_s.next(), c.channels_last))
                 for k, v in out.items():
                     sums[k] = sums[k] + v.detach() if k in sums else v.detach().clone()
             extra = opt.on_epoch_end(epoch)

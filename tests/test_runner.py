@@ -6,6 +6,7 @@ import json
 
 import pandas as pd
 import pytest
+import torch
 
 from harness.config import RunConfig
 from harness.runner import RunExistsError, SearchRun
@@ -72,7 +73,8 @@ def test_different_config_in_same_dir_is_refused(tmp_path):
         SearchRun(cfg, tmp_path).run()
 
 
-@pytest.mark.parametrize("bad", [dict(epochs=0), dict(batch_size=-1), dict(seed=-3), dict(channels=0)])
+@pytest.mark.parametrize("bad", [dict(epochs=0), dict(batch_size=-1), dict(seed=-3), dict(channels=0),
+                                 dict(precision="fp16"), dict(channels_last="yes")])
 def test_invalid_config_values(bad):
     with pytest.raises(ConfigError):
         _cfg(**bad)
@@ -90,3 +92,26 @@ def test_eigenvalue_tracking_column(tmp_path):
     t = pd.read_csv(tmp_path / cfg.run_id() / "trajectory.csv")
     assert t["dominant_eigenvalue"].isna().tolist() == [True, False]
     assert t["dominant_eigenvalue"].iloc[1] > 0
+
+
+def test_channels_last_gives_the_same_trajectory(tmp_path):
+    ref, cl = _cfg(epochs=2), _cfg(epochs=2, channels_last=True)
+    assert ref.run_id() != cl.run_id()
+    SearchRun(ref, tmp_path).run()
+    SearchRun(cl, tmp_path).run()
+    a, b = _traj(tmp_path, ref), _traj(tmp_path, cl)
+    cols = ["train_loss", "valid_loss", "train_acc", "valid_acc"]
+    # same arithmetic in another memory order: equal up to float summation order
+    torch.testing.assert_close(torch.tensor(b[cols].to_numpy()), torch.tensor(a[cols].to_numpy()), atol=1e-3, rtol=1e-3)
+
+
+def test_bf16_autocast_runs_and_stays_close_to_fp32(tmp_path):
+    ref, low = _cfg(epochs=2), _cfg(epochs=2, precision="bf16")
+    SearchRun(ref, tmp_path).run()
+    final = SearchRun(low, tmp_path).run()
+    assert final["status"] == "finished"
+    a, b = _traj(tmp_path, ref), _traj(tmp_path, low)
+    assert not a["train_loss"].equals(b["train_loss"])  # autocast really changed the arithmetic
+    # bf16 keeps 8 mantissa bits: losses agree to a few percent after 2 short epochs
+    torch.testing.assert_close(torch.tensor(b["train_loss"].to_numpy()), torch.tensor(a["train_loss"].to_numpy()),
+                               rtol=0.05, atol=0.05)
