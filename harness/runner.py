@@ -194,6 +194,10 @@ class SearchRun:
         cfg_p = self.dir / "config.json"
         if cfg_p.exists():
             saved = json.loads(cfg_p.read_text()).get("run", {})
+            try:  # fields added to RunConfig since the run was written take their defaults
+                saved = _jsonable(RunConfig.from_dict(saved).to_dict())
+            except (ConfigError, TypeError):
+                pass
             if saved != _jsonable(self.config.to_dict()):
                 raise RunExistsError(f"{self.dir} belongs to a different config; choose another --out")
             if not resume:

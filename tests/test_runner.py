@@ -115,3 +115,13 @@ def test_bf16_autocast_runs_and_stays_close_to_fp32(tmp_path):
     # bf16 keeps 8 mantissa bits: losses agree to a few percent after 2 short epochs
     torch.testing.assert_close(torch.tensor(b["train_loss"].to_numpy()), torch.tensor(a["train_loss"].to_numpy()),
                                rtol=0.05, atol=0.05)
+
+
+def test_run_written_before_a_new_config_field_still_resumes(tmp_path):
+    cfg = _cfg(epochs=2)
+    SearchRun(cfg, tmp_path).run()
+    p = tmp_path / cfg.run_id() / "config.json"
+    doc = json.loads(p.read_text())
+    del doc["run"]["precision"], doc["run"]["channels_last"]  # as written by an older version
+    p.write_text(json.dumps(doc))
+    assert SearchRun(cfg, tmp_path).run(resume=True)["status"] == "finished"
