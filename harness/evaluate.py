@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from harness.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from harness.lock import RunLock
+from harness.tabulate import evaluate_network
 from search_spaces import get_space
 from search_spaces.errors import ConfigError, UserError
 from search_spaces.io import atomic_write_json
@@ -135,19 +136,6 @@ def cutout(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tens
     return x * (~inside).unsqueeze(1).to(x.dtype)
 
 
-def _accuracy(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mean, std, bs: int) -> tuple[float, float]:
-    from harness.data import normalize
-
-    net.eval()
-    correct, loss = 0, 0.0
-    with torch.no_grad():
-        for i in range(0, len(y), bs):
-            logits = net(normalize(x[i:i + bs], mean, std))
-            correct += int((logits.argmax(-1) == y[i:i + bs]).sum())
-            loss += float(F.cross_entropy(logits, y[i:i + bs], reduction="sum"))
-    return 100.0 * correct / max(len(y), 1), loss / max(len(y), 1)
-
-
 def train_and_test(space: str, arch: str, protocol: EvalProtocol, work: Path,
                    progress=None) -> dict[str, Any]:
     """Train (resuming from ``work/checkpoint.pt``) and test; returns the result dict."""
@@ -221,7 +209,7 @@ def train_and_test(space: str, arch: str, protocol: EvalProtocol, work: Path,
                                "epoch": epoch, "history": history, "elapsed": elapsed})
         if progress:
             progress(f"[evaluate seed {p.seed}] epoch {epoch + 1}/{p.epochs} train {row['train_acc']:5.1f}%")
-    test_acc, test_loss = _accuracy(net, *splits.test, splits.mean, splits.std, p.eval_batch_size)
+    test_acc, test_loss = evaluate_network(net, *splits.test, splits.mean, splits.std, p.eval_batch_size)
     return {"space": space, "arch": arch, "seed": p.seed, "test_acc": test_acc, "test_error": 100.0 - test_acc,
             "test_loss": test_loss, "epochs": p.epochs, "train_seconds": round(elapsed, 3),
             "params": sum(q.numel() for q in net.parameters()), "protocol": asdict(p), "history": history}

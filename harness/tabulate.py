@@ -145,24 +145,31 @@ def train_one(cfg: TabulateConfig, arch_str: str, seed: int) -> dict[str, Any]:
             opt.step()
         if epoch + 1 in cfg.eval_epochs or epoch + 1 == cfg.epochs:
             for split in ("train", "valid", "test"):
-                acc, l = _evaluate(net, *getattr(splits, split), splits.mean, splits.std)
+                acc, l = evaluate_network(net, *getattr(splits, split), splits.mean, splits.std)
                 out[f"{split}/accuracy@{epoch + 1}"] = acc
                 out[f"{split}/loss@{epoch + 1}"] = l
             out[f"train/time@{epoch + 1}"] = time.perf_counter() - t0
     return out
 
 
-def _evaluate(net, x, y, mean, std, batch: int = 512) -> tuple[float, float]:
+def evaluate_network(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mean, std,
+                     batch: int = 512) -> tuple[float, float]:
+    """Accuracy (%) and mean cross-entropy of ``net`` on uint8 images ``x [N, C, H, W]``, labels ``y [N]``.
+
+    Sums accumulate on the device (loss in float64) and are read once at the end.
+    """
     from harness.data import normalize
 
     net.eval()
-    correct, loss = 0.0, 0.0
+    correct = torch.zeros((), dtype=torch.int64, device=y.device)
+    loss = torch.zeros((), dtype=torch.float64, device=y.device)
     with torch.no_grad():
         for i in range(0, len(y), batch):
             logits = net(normalize(x[i:i + batch], mean, std))
-            correct += float((logits.argmax(-1) == y[i:i + batch]).sum())
-            loss += float(F.cross_entropy(logits, y[i:i + batch], reduction="sum"))
-    return 100.0 * correct / len(y), loss / len(y)
+            correct += (logits.argmax(-1) == y[i:i + batch]).sum()
+            loss += F.cross_entropy(logits, y[i:i + batch], reduction="sum").double()
+    n = max(len(y), 1)
+    return 100.0 * int(correct) / n, float(loss) / n
 
 
 def tabulate(cfg: TabulateConfig, out: str | Path, jobs: int = 1, progress: bool = True) -> Table:
