@@ -179,3 +179,25 @@ class SearchSpace(ABC):
     def num_arch_params(self) -> int:
         """Total number of architecture weights."""
         return sum(r * o for r, o in (g.shape for g in self.param_groups))
+
+
+class OpPerEdgeSpace(SearchSpace):
+    """A space whose architecture is one op index per edge: ``choices[i]`` picks row ``i``'s
+    option of its single weight group (NB-201, S5). Sampling, discretisation and the
+    one-hot encoding follow from that and ``param_groups`` alone."""
+
+    def sample(self, rng: np.random.Generator) -> Architecture:
+        (group,) = self.param_groups
+        rows, ops = group.shape
+        return Architecture(self.name, tuple(int(x) for x in rng.integers(0, ops, size=rows)))
+
+    def discretize(self, weights: dict[str, torch.Tensor]) -> Architecture:
+        (group,) = self.param_groups
+        return Architecture(self.name, tuple(weights[group.name].detach().argmax(-1).tolist()))
+
+    def one_hot(self, arch: Architecture) -> dict[str, torch.Tensor]:
+        self.check(arch)
+        (group,) = self.param_groups
+        w = torch.zeros(group.shape)
+        w[torch.arange(group.shape[0]), torch.tensor(arch.choices)] = 1.0
+        return {group.name: w}

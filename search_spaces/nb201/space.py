@@ -19,12 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch import nn
 
 from search_spaces.architecture import Architecture
 from search_spaces.errors import ArchitectureError
-from search_spaces.space import ParamGroup, SearchSpace, SupernetConfig
+from search_spaces.space import OpPerEdgeSpace, ParamGroup, SupernetConfig
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 #: (target node, source node) per edge, in official order.
@@ -51,7 +50,7 @@ def _from_lex_code(code: int) -> tuple[int, ...]:
     return tuple(reversed(digits))
 
 
-class NB201Space(SearchSpace):
+class NB201Space(OpPerEdgeSpace):
     """NAS-Bench-201 / NATS-Bench topology space."""
 
     name = "nb201"
@@ -109,18 +108,6 @@ class NB201Space(SearchSpace):
     def enumerate(self) -> Iterator[Architecture]:
         for i in range(self.size):
             yield self.from_index(i)
-
-    def sample(self, rng: np.random.Generator) -> Architecture:
-        return Architecture(self.name, tuple(int(x) for x in rng.integers(0, len(OPS), size=len(EDGES))))
-
-    def discretize(self, weights: dict[str, torch.Tensor]) -> Architecture:
-        return Architecture(self.name, tuple(weights["cell"].detach().argmax(-1).tolist()))
-
-    def one_hot(self, arch: Architecture) -> dict[str, torch.Tensor]:
-        self.check(arch)
-        w = torch.zeros(len(EDGES), len(OPS))
-        w[torch.arange(len(EDGES)), torch.tensor(arch.choices)] = 1.0
-        return {"cell": w}
 
     # -- networks -------------------------------------------------------
     def default_config(self) -> SupernetConfig:

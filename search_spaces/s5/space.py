@@ -21,13 +21,11 @@ import itertools
 import re
 from collections.abc import Iterator
 
-import numpy as np
-import torch
 from torch import nn
 
 from search_spaces.architecture import Architecture
 from search_spaces.errors import ArchitectureError
-from search_spaces.space import ParamGroup, SearchSpace, SupernetConfig
+from search_spaces.space import OpPerEdgeSpace, ParamGroup, SupernetConfig
 
 OPS = ("none", "skip_connect", "sep_conv_3x3")
 #: (target node, input name) per edge, in the order of the string form and the weight rows.
@@ -35,7 +33,7 @@ EDGES = (("n0", "k-2"), ("n0", "k-1"), ("n1", "k-1"), ("n1", "n0"))
 _PART = re.compile(r"^\|([a-z0-9_]+)~([a-z0-9-]+)\|([a-z0-9_]+)~([a-z0-9-]+)\|$")
 
 
-class S5Space(SearchSpace):
+class S5Space(OpPerEdgeSpace):
     """The S5 space (81 architectures)."""
 
     name = "s5"
@@ -95,18 +93,6 @@ class S5Space(SearchSpace):
     def enumerate(self) -> Iterator[Architecture]:
         for c in itertools.product(range(len(OPS)), repeat=len(EDGES)):
             yield Architecture(self.name, c)
-
-    def sample(self, rng: np.random.Generator) -> Architecture:
-        return Architecture(self.name, tuple(int(x) for x in rng.integers(0, len(OPS), size=len(EDGES))))
-
-    def discretize(self, weights: dict[str, torch.Tensor]) -> Architecture:
-        return Architecture(self.name, tuple(weights["cell"].detach().argmax(-1).tolist()))
-
-    def one_hot(self, arch: Architecture) -> dict[str, torch.Tensor]:
-        self.check(arch)
-        w = torch.zeros(len(EDGES), len(OPS))
-        w[torch.arange(len(EDGES)), torch.tensor(arch.choices)] = 1.0
-        return {"cell": w}
 
     def default_config(self) -> SupernetConfig:
         # Sized for the embedded digits setting: C=8, 3 cells (reductions at
