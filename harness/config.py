@@ -49,7 +49,7 @@ class RunConfig:
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         precision: ``fp32`` (default, for fidelity) or ``bf16`` (search steps under
             ``torch.autocast`` with bfloat16; selection and ground truth stay fp32).
-        channels_last: Keep the supernet and the batches in channels-last memory format.
+        channels_last: Supernet weights (and hence activations) in channels-last memory format.
     """
 
     space: str = "s5"

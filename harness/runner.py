@@ -50,11 +50,6 @@ def step_precision(device: torch.device, precision: str) -> contextlib.AbstractC
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
-def _layout(batch: tuple[torch.Tensor, torch.Tensor], channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    # images [B, C, H, W] in NHWC memory order when asked; labels untouched
-    return (batch[0].contiguous(memory_format=torch.channels_last), batch[1]) if channels_last else batch
-
-
 def resolve_device(name: str) -> torch.device:
     """``auto`` -> cuda if available else cpu; validates the name."""
     if name == "auto":
@@ -122,6 +117,8 @@ class SearchRun:
         torch.manual_seed(c.seed)
         supernet = self.space.build_supernet(net_cfg).to(self.device)
         if c.channels_last:
+            # only the weights: a convolution with channels-last weights returns channels-last
+            # activations, so the batches need no per-step copy
             supernet = supernet.to(memory_format=torch.channels_last)
         train_s, valid_s = search_streams(splits, c.batch_size, c.seed, self.device)
         steps = min(train_s.epoch_len, valid_s.epoch_len)
@@ -156,7 +153,7 @@ class SearchRun:
             sums: dict[str, torch.Tensor] = {}
             for _ in range(steps):
                 with step_precision(self.device, c.precision):
-                    out = opt.step(_layout(train_s.next(), c.channels_last), _layout(valid_s.next(), c.channels_last))
+                    out = opt.step(train_s.next(), valid_s.next())
                 for k, v in out.items():
                     sums[k] = sums[k] + v.detach() if k in sums else v.detach().clone()
             extra = opt.on_epoch_end(epoch)

@@ -125,3 +125,18 @@ def test_run_written_before_a_new_config_field_still_resumes(tmp_path):
     del doc["run"]["precision"], doc["run"]["channels_last"]  # as written by an older version
     p.write_text(json.dumps(doc))
     assert SearchRun(cfg, tmp_path).run(resume=True)["status"] == "finished"
+
+
+def test_channels_last_weights_make_channels_last_activations():
+    """Why the runner converts only the supernet: convolutions propagate the weights' format."""
+    from search_spaces import get_space
+
+    space = get_space("nb201")
+    net = space.build_supernet(space.default_config().with_overrides(
+        channels=4, depth=1, num_classes=10, in_channels=3, input_size=8)).to(memory_format=torch.channels_last)
+    seen = []
+    for m in net.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            m.register_forward_hook(lambda mod, i, o: seen.append(o.is_contiguous(memory_format=torch.channels_last)))
+    net(torch.randn(2, 3, 8, 8), {k: torch.softmax(v, -1) for k, v in space.zeros().items()})
+    assert seen and all(seen)

@@ -51,7 +51,7 @@ def _parse_set(items: tuple[str, ...]) -> dict:
               help="Track the dominant Hessian eigenvalue every N epochs (0: off).")
 @click.option("--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "bf16"]),
               help="Search-step precision (bf16: autocast; selection and ground truth stay fp32).")
-@click.option("--channels-last", is_flag=True, help="Channels-last memory format for the supernet and batches.")
+@click.option("--channels-last", is_flag=True, help="Channels-last memory format for the supernet (activations follow).")
 @click.option("--set", "overrides", multiple=True, help="Optimizer config override KEY=VALUE (JSON value).")
 @click.option("--out", default="results/runs", show_default=True, type=click.Path(file_okay=False))
 @click.option("--resume", is_flag=True, help="Continue unfinished runs from their last checkpoint.")
