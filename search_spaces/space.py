@@ -129,10 +129,7 @@ class SearchSpace(ABC):
         ``one_hot`` is built on the host, so this never reads a device tensor;
         sparse supernet paths take these indices to skip unchosen ops.
         """
-        out: dict[str, list[int]] = {}
-        for k, v in self.one_hot(arch).items():  # a loop, not a comprehension: one frame for sync checkers
-            out[k] = v.argmax(-1).tolist()
-        return out
+        return {k: v.argmax(-1).tolist() for k, v in self.one_hot(arch).items()}
 
     def enumerate(self) -> Iterator[Architecture]:
         """All architectures in canonical order (enumerable spaces only)."""

@@ -59,6 +59,8 @@ class SyncRecorder:
         if not self.active:
             return
         f = sys._getframe(2)  # the caller of the wrapped method
+        while f.f_code.co_name in ("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>") and f.f_back is not None:
+            f = f.f_back  # a comprehension's frame (Python < 3.12) stands for the function it is written in
         if any(f.f_code.co_filename.endswith(file) and f.f_code.co_name == fn for file, fn in ALLOWED):
             return
         while f is not None:
