@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from search_spaces.architecture import Architecture
-from search_spaces.s5.ops import FactorizedReduce, ReLUConvBN, make_op
+from search_spaces.darts.ops import FactorizedReduce, ReLUConvBN, make_op
 from search_spaces.s5.space import EDGES, OPS
 from search_spaces.space import SupernetConfig
 
