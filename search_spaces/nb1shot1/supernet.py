@@ -27,19 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from search_spaces.nb1shot1.structure import SpaceStructure
+from search_spaces.nb101.network import ConvBnRelu
 from search_spaces.space import SupernetConfig
-
-
-class ConvBnRelu(nn.Module):
-    """Conv (no bias) -> BN -> ReLU, 'same' padding."""
-
-    def __init__(self, c_in: int, c_out: int, k: int, affine: bool = True, track: bool = True) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False)
-        self.bn = nn.BatchNorm2d(c_out, affine=affine, track_running_stats=track)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.bn(self.conv(x)))
 
 
 def _coef(w: torch.Tensor, r: int, k: int) -> torch.Tensor:
