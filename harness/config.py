@@ -18,6 +18,8 @@ EMBEDDED_EPOCHS = 20
 
 #: Numeric precisions of the search step.
 PRECISIONS = ("fp32", "bf16")
+#: ``torch.compile`` modes of the supernet (``off``: eager; ``reduce-overhead`` adds CUDA graphs on a GPU).
+COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ class RunConfig:
         precision: ``fp32`` (default, for fidelity) or ``bf16`` (search steps under
             ``torch.autocast`` with bfloat16; selection and ground truth stay fp32).
         channels_last: Supernet weights (and hence activations) in channels-last memory format.
+        compile: ``torch.compile`` mode of the supernet (``off``, default; see ``COMPILE_MODES``).
+            Meant for GPUs (``reduce-overhead`` captures CUDA graphs); on a CPU the compile takes
+            minutes and gained nothing in ``harness bench``. Curvature evaluations run eagerly.
     """
 
     space: str = "s5"
@@ -75,8 +80,11 @@ class RunConfig:
     device: str = "cpu"
     precision: str = "fp32"
     channels_last: bool = False
+    compile: str = "off"
 
     def __post_init__(self) -> None:
+        if self.compile not in COMPILE_MODES:
+            raise ConfigError(f"compile must be one of {COMPILE_MODES}, got {self.compile!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if not isinstance(self.channels_last, bool):

@@ -15,8 +15,10 @@ Hessian-vector products come from double backward: the gradient graph is
 built once (``create_graph=True``), then each product is one more backward
 through it. Lanczos (full re-orthogonalisation) stops when the residual bound
 ``|beta_m s_m|`` of the top Ritz values falls below ``tol * |theta|`` (for a
-symmetric matrix it bounds the distance to a true eigenvalue); the previous
-evaluation's top eigenvector warm-starts the next. ``exact_hessian`` (``n``
+symmetric matrix it bounds the distance to a true eigenvalue) and two more
+"guard" Ritz values have converged loosely (so that it is the top eigenvalue
+that was found, see ``lanczos``); the previous evaluation's top eigenvector
+warm-starts the next. ``exact_hessian`` (``n``
 products) validates the iterative path on small architecture vectors.
 Drop-path is off during an evaluation (a stochastic loss has no Hessian) and
 batch-norm running statistics are restored afterwards.
@@ -44,6 +46,8 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 Hvp = Callable[[torch.Tensor], torch.Tensor]
 
 METHODS = ("lanczos", "power", "exact")
+#: Residual bound of the Lanczos guard Ritz values, in units of ``tol * |theta_1|``.
+GUARD_FACTOR = 3.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,8 @@ class EigenConfig:
         max_iter: Maximum Hessian-vector products (capped at the dimension for Lanczos).
         num_batches: Validation batches whose mean loss defines the Hessian.
         warm_start: Start from the previous evaluation's top eigenvector.
+        guard: Lanczos only: extra Ritz values that must also converge (to ``GUARD_FACTOR tol``) before stopping,
+            so that a start vector nearly orthogonal to the top eigenvector cannot end on the second one.
     """
 
     method: str = "lanczos"
@@ -66,12 +72,15 @@ class EigenConfig:
     max_iter: int = 40
     num_batches: int = 1
     warm_start: bool = True
+    guard: int = 2
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ConfigError(f"EigenConfig.method must be one of {METHODS}, got {self.method!r}")
         if self.k < 1 or self.max_iter < 1 or self.num_batches < 1:
             raise ConfigError("EigenConfig: k, max_iter and num_batches must be >= 1")
+        if self.guard < 0:
+            raise ConfigError(f"EigenConfig.guard must be >= 0, got {self.guard}")
         if self.method == "power" and self.k != 1:
             raise ConfigError("EigenConfig: power iteration computes only k=1")
         if not 0.0 < self.tol < 1.0:
@@ -126,17 +135,29 @@ def exact_hessian(hvp: Hvp, n: int, device: torch.device | str = "cpu") -> torch
 
 def lanczos(hvp: Hvp, n: int, k: int = 1, tol: float = 1e-3, max_iter: int = 40,
             v0: torch.Tensor | None = None, generator: torch.Generator | None = None,
-            device: torch.device | str = "cpu") -> EigenResult:
+            device: torch.device | str = "cpu", guard: int = 2) -> EigenResult:
     """Top-``k`` (largest algebraic) eigenpairs of a symmetric operator by Lanczos.
 
     Full re-orthogonalisation (twice, classical Gram-Schmidt) keeps the basis
     orthonormal, so the Ritz values never duplicate. Stops when every top-``k``
-    Ritz value has residual ``|beta_m s_{m,i}| <= tol * max(|theta_i|, 1e-12)``,
+    Ritz value has residual ``|beta_m s_{m,i}| <= tol * max(|theta_i|, 1e-12)``
+    and the next ``guard`` Ritz values have residual ``<= GUARD_FACTOR tol |theta_1|``,
     or after ``min(max_iter, n)`` products (exact in exact arithmetic at ``n``).
+
+    Why the guard: a small residual proves that *some* eigenvalue is near
+    theta_1, not the largest one. When the start vector is nearly orthogonal
+    to the top eigenvector (typical of a warm start after two eigenvalues
+    crossed), Lanczos first converges to the second one. On the 468 Hessians
+    logged by RobustDARTS S1 searches (``tests/test_curvature.py``) that
+    happened in 9 of 1,404 warm-started evaluations without a guard (errors up
+    to 26%), and in 1 of 4,680 cold ones even with one guard value at ``tol``;
+    the default (two guard values at ``3 tol``) missed none of 6,084, at 8.5
+    products on average.
 
     Args:
         hvp: ``v [n] -> H v [n]`` (float64).
         v0: Start vector ``[n]`` (warm start); random when None or degenerate.
+        guard: Extra Ritz values that must also have (loosely) converged; 0 gives the plain residual rule.
     """
     q = _start_vector(n, v0, generator, device)
     basis: list[torch.Tensor] = [q]
@@ -153,15 +174,17 @@ def lanczos(hvp: Hvp, n: int, k: int = 1, tol: float = 1e-3, max_iter: int = 40,
         off = torch.tensor(betas, dtype=torch.float64)
         t = torch.diag(torch.tensor(alphas, dtype=torch.float64)) + torch.diag(off, 1) + torch.diag(off, -1)
         theta, s = torch.linalg.eigh(t)  # ascending
-        top = min(k, j + 1)
-        res = [abs(b * float(s[-1, -1 - i])) for i in range(top)]
-        scale = [max(abs(float(theta[-1 - i])), 1e-12) for i in range(top)]
-        if top == k and all(r <= tol * sc for r, sc in zip(res, scale)):
-            converged = True
-            break
+        need = min(k + guard, n)
+        if j + 1 >= need:
+            res = [abs(b * float(s[-1, -1 - i])) for i in range(need)]
+            bound = [tol * max(abs(float(theta[-1 - i])), 1e-12) if i < k
+                     else GUARD_FACTOR * tol * max(abs(float(theta[-1])), 1e-12) for i in range(need)]
+            if all(r <= bd for r, bd in zip(res, bound)):
+                converged = True
+                break
         if b <= 1e-10 * max(abs(x) for x in alphas + [1.0]):
             # invariant subspace: the Ritz values are exact eigenvalues of H
-            converged = top == k
+            converged = j + 1 >= k
             break
         if j + 1 < steps:
             betas.append(b)
@@ -270,7 +293,8 @@ def dominant_eigenvalue(optimizer, batches: Sequence[Batch], config: EigenConfig
     sup = optimizer.supernet
     dev = next(sup.parameters()).device
     gen = torch.Generator().manual_seed(seed)
-    with deterministic_supernet(sup):
+    # compiled graphs (``harness run --compile``) have no double backward: run this one eagerly
+    with deterministic_supernet(sup), torch.compiler.set_stance("force_eager"):
         params, hvp = arch_hessian_operator(optimizer, use)
         n = sum(p.numel() for p in params)
         if config.method == "exact":
@@ -281,7 +305,7 @@ def dominant_eigenvalue(optimizer, batches: Sequence[Batch], config: EigenConfig
         elif config.method == "power":
             res = power_iteration(hvp, n, config.tol, config.max_iter, v0, gen, dev)
         else:
-            res = lanczos(hvp, n, config.k, config.tol, config.max_iter, v0, gen, dev)
+            res = lanczos(hvp, n, config.k, config.tol, config.max_iter, v0, gen, dev, config.guard)
     res.seconds = time.perf_counter() - t0
     return res
 

@@ -50,6 +50,17 @@ def step_precision(device: torch.device, precision: str) -> contextlib.AbstractC
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
+def compile_supernet(supernet: torch.nn.Module, mode: str, backend: str = "inductor") -> None:
+    """``torch.compile`` the supernet's forward in place (``mode="off"``: nothing).
+
+    In place (``Module.compile``), so parameter names and checkpoints are those
+    of the eager module. The optimizers' autograd calls go through the compiled
+    graph; double backward (curvature) does not, see ``harness.curvature``.
+    """
+    if mode != "off":
+        supernet.compile(mode=None if mode == "default" else mode, backend=backend)
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` -> cuda if available else cpu; validates the name."""
     if name == "auto":
@@ -120,6 +131,7 @@ class SearchRun:
             # only the weights: a convolution with channels-last weights returns channels-last
             # activations, so the batches need no per-step copy
             supernet = supernet.to(memory_format=torch.channels_last)
+        compile_supernet(supernet, c.compile)
         train_s, valid_s = search_streams(splits, c.batch_size, c.seed, self.device)
         steps = min(train_s.epoch_len, valid_s.epoch_len)
         if steps < 1:

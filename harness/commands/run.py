@@ -52,13 +52,16 @@ def _parse_set(items: tuple[str, ...]) -> dict:
 @click.option("--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "bf16"]),
               help="Search-step precision (bf16: autocast; selection and ground truth stay fp32).")
 @click.option("--channels-last", is_flag=True, help="Channels-last memory format for the supernet (activations follow).")
+@click.option("--compile", "compile_mode", default="off", show_default=True,
+              type=click.Choice(["off", "default", "reduce-overhead", "max-autotune"]),
+              help="torch.compile the supernet (for GPUs; reduce-overhead adds CUDA graphs).")
 @click.option("--set", "overrides", multiple=True, help="Optimizer config override KEY=VALUE (JSON value).")
 @click.option("--out", default="results/runs", show_default=True, type=click.Path(file_okay=False))
 @click.option("--resume", is_flag=True, help="Continue unfinished runs from their last checkpoint.")
 @click.option("--no-summary", is_flag=True, help="Skip the summary table and plot.")
 def run_cmd(space, optimizers, dataset, data_dir, benchmark, benchmark_file, benchmark_dataset, benchmark_epochs,
             seeds, epochs, batch_size, channels, depth, track_running_stats, subset, device, eigen_every, precision,
-            channels_last, overrides, out, resume, no_summary) -> None:
+            channels_last, compile_mode, overrides, out, resume, no_summary) -> None:
     """Run searches (default: DARTS and RS-ws on S5/digits, 3 seeds) and summarise them."""
     from harness.runner import SearchRun
 
@@ -74,7 +77,8 @@ def run_cmd(space, optimizers, dataset, data_dir, benchmark, benchmark_file, ben
                             data_dir=data_dir, optimizer=name, optimizer_config=opt_cfg, seed=seed,
                             epochs=epochs, batch_size=batch_size, channels=channels, depth=depth,
                             track_running_stats=track_running_stats, subset=subset, device=device,
-                            eigen_every=eigen_every, precision=precision, channels_last=channels_last)
+                            eigen_every=eigen_every, precision=precision, channels_last=channels_last,
+                            compile=compile_mode)
             runs.append(SearchRun(cfg, out, progress=_progress_printer()))
     for r in runs:
         was_finished = r.finished

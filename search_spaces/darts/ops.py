@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from search_spaces.darts.depthwise import DepthwiseConv2d
+
 
 def _bn(c: int, affine: bool, track: bool) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(c, affine=affine, track_running_stats=track)
@@ -42,7 +44,7 @@ class DilConv(nn.Module):
         super().__init__()
         pad = dilation * (kernel - 1) // 2
         self.op = nn.Sequential(
-            nn.ReLU(), nn.Conv2d(c_in, c_in, kernel, stride, pad, dilation=dilation, groups=c_in, bias=False),
+            nn.ReLU(), DepthwiseConv2d(c_in, kernel, stride, pad, dilation),
             nn.Conv2d(c_in, c_out, 1, bias=False), _bn(c_out, affine, track))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
