@@ -31,15 +31,15 @@ detached ``softmax(alpha)``. Why it is the same computation per seed:
   (no workaround needed, as with per-seed buffers ``vmap`` has a batching rule
   for the in-place update).
 - Initialisation: seed k's supernet is built after ``torch.manual_seed(k)``
-  and its logits come from a generator seeded ``k + 7919``, exactly as
+  and its logits come from a generator seeded ``k + GENERATOR_OFFSET``, exactly as
   ``harness.runner`` and ``SearchOptimizer`` do for a separate run.
 
 Nothing in the NB-201 supernet needed a workaround: the fused path (one
 convolution over the concatenated kernels of all edges leaving a node, BN
 over the concatenation) has only shape-static control flow, and ``_coef``'s
 ``dim()`` test sees the per-seed ``[6, 5]`` weights as unbatched.
-The DARTS-cell supernets (``s1``, ``s5``) also run unchanged under ``vmap``
-and matched separate runs in a manual check (not in the tests).
+The DARTS-cell supernets run unchanged under ``vmap`` too (S1 is tested; its
+depthwise convolution is a custom autograd function with a generated vmap rule).
 Limitations: first order only (the unrolled second-order gradient mutates
 the weights in place around three extra backward passes; not done here),
 no ``active`` (sparse) path, and a parameter unused by the forward gets a
@@ -49,7 +49,6 @@ no ``active`` (sparse) path, and a parameter unused by the forward gets a
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -57,16 +56,15 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
+from harness.optimizers.base import GENERATOR_OFFSET
 from harness.optimizers.darts import DartsConfig
 from harness.optimizers.parts.arch_params import ArchParameters
+from harness.optimizers.parts.weights import cosine_lr
 from search_spaces import Architecture, SearchSpace, SupernetConfig
 from search_spaces.errors import ConfigError
 
 #: ``(x [K, B, C, H, W], y [K, B])``: one batch per seed, stacked.
 StackedBatch = tuple[torch.Tensor, torch.Tensor]
-
-#: Offset of the optimizer's private generator seed (``SearchOptimizer.__init__``).
-_GENERATOR_OFFSET = 7919
 
 
 @dataclass
@@ -88,7 +86,7 @@ class BatchedDarts:
     """K seeds of first-order DARTS on one supernet config, stepped together.
 
     Args:
-        space: The search space (its supernet must run under ``vmap``; NB-201 is tested).
+        space: The search space (its supernet must run under ``vmap``; NB-201 and S1 are tested).
         supernet_config: Config of every seed's supernet.
         seeds: One seed per copy; ``K = len(seeds)``.
         darts_config: Hyperparameters (default ``DartsConfig()``, ``order`` must be 1).
@@ -113,7 +111,7 @@ class BatchedDarts:
         for s in self.seeds:
             torch.manual_seed(s)
             nets.append(space.build_supernet(supernet_config).to(self.device))
-            gen = torch.Generator(device=self.device).manual_seed(s + _GENERATOR_OFFSET)
+            gen = torch.Generator(device=self.device).manual_seed(s + GENERATOR_OFFSET)
             alphas.append(ArchParameters(space, c.init_std, gen, self.device).tensors())
         self.params, self.buffers = stack_module_state(nets)
         # WeightTrainer's rule: SGD updates the parameters that require grad
@@ -142,8 +140,7 @@ class BatchedDarts:
     def on_epoch_start(self, epoch: int) -> None:
         """Cosine learning rate of ``epoch``, as ``WeightTrainer.set_epoch``."""
         self.epoch = epoch
-        c = self.config
-        lr = c.w_lr_min + (c.w_lr - c.w_lr_min) * (1 + math.cos(math.pi * epoch / max(self.epochs, 1))) / 2
+        lr = cosine_lr(self.config, epoch, self.epochs)
         for g in self.sgd.param_groups:
             g["lr"] = lr
 

@@ -17,11 +17,12 @@ Two more cases (rows with ``case`` set; the rows above have
   both alike: ``batched_k``, ``single_seconds_per_step``,
   ``batched_seconds_per_step`` and ``batched_over_single`` (K seeds batched /
   one seed; below K means batching saves time).
-- ``eigen``: one cold dominant-eigenvalue evaluation (``harness.curvature``,
-  default Lanczos settings, 2 validation batches as the runner's default
-  ``eigen_batches``) on the S1 DARTS-space supernet after the timed DARTS
-  steps: ``eigen_seconds``, ``eigen_hvps`` and ``eigen_in_steps`` (in units of
-  the median search step of the same optimizer).
+- ``eigen``: one cold dominant-eigenvalue evaluation (default Lanczos
+  settings, 2 validation batches as the runner's default ``eigen_batches``)
+  on the S1 DARTS-space supernet, timed by ``harness.curvature.benchmark``
+  against the mean search step of the same optimizer: ``eigen_seconds``,
+  ``eigen_hvps``, ``eigen_step_seconds`` and ``eigen_in_steps`` (that
+  function's clock: CPU time on a CPU, wall time on a GPU).
 """
 
 from __future__ import annotations
@@ -139,19 +140,14 @@ def time_batched_seeds(case: BenchCase, device: torch.device, steps: int, warmup
             "batched_over_single": b / s, "default_seconds_per_step": b, "default_epoch_seconds_estimate": b * 390}
 
 
-def time_eigen(case: BenchCase, device: torch.device, steps: int, warmup: int, num_batches: int = 2) -> dict:
-    """One cold dominant-eigenvalue evaluation after ``warmup + steps`` timed search steps."""
-    from harness.curvature import EigenConfig, dominant_eigenvalue
+def time_eigen(case: BenchCase, device: torch.device, steps: int, num_batches: int = 2) -> dict:
+    """One cold dominant-eigenvalue evaluation in search steps, by ``harness.curvature.benchmark``."""
+    from harness.curvature import EigenConfig, benchmark
 
-    opt = _make_optimizer(case, device, steps + warmup)
-    g = torch.Generator(device=device).manual_seed(0)
-    step_s = _time_steps(opt, case, device, steps, warmup, g)
-    valid = [_batch(case, g, device) for _ in range(num_batches)]
-    out = []
-    eig_s = _timed(lambda: out.append(dominant_eigenvalue(opt, valid, EigenConfig(num_batches=num_batches))), device)
-    return {"eigen_seconds": eig_s, "eigen_hvps": out[0].hvps, "eigen_in_steps": eig_s / step_s,
-            "eigen_batches": num_batches, "default_seconds_per_step": step_s,
-            "default_epoch_seconds_estimate": step_s * 390}
+    r = benchmark(case.space, case.optimizer, case.channels, case.depth, batch_size=case.batch, steps=steps,
+                  evaluations=1, steps_between=0, config=EigenConfig(num_batches=num_batches), device=str(device))
+    return {"eigen_seconds": r["cold_seconds"], "eigen_hvps": r["cold_hvps"], "eigen_in_steps": r["cold_steps"],
+            "eigen_batches": num_batches, "eigen_step_seconds": r["step_seconds"]}
 
 
 def run_bench(device: str = "cpu", quick: bool = True, steps: int = 5, warmup: int = 2,
@@ -173,7 +169,7 @@ def run_bench(device: str = "cpu", quick: bool = True, steps: int = 5, warmup: i
                      **time_batched_seeds(nb201, dev, steps, warmup, batched_k)})
     s1 = next((c for c in cases(quick) if c.space == "s1"), None)
     if s1 is not None:
-        rows.append({**asdict(s1), "case": "eigen", "device": str(dev), **time_eigen(s1, dev, steps, warmup)})
+        rows.append({**asdict(s1), "case": "eigen", "device": str(dev), **time_eigen(s1, dev, steps)})
     result = {"machine": platform.machine(), "torch": torch.__version__,
               "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor(),
               "quick": quick, "steps": steps, "rows": rows}

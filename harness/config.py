@@ -54,7 +54,7 @@ class RunConfig:
         channels_last: Supernet weights (and hence activations) in channels-last memory format.
         compile: ``torch.compile`` mode of the supernet (``off``, default; see ``COMPILE_MODES``).
             Meant for GPUs (``reduce-overhead`` captures CUDA graphs); on a CPU the compile takes
-            minutes and gained nothing in ``harness bench``. Curvature evaluations run eagerly.
+            minutes. Curvature evaluations run eagerly.
     """
 
     space: str = "s5"

@@ -13,13 +13,11 @@ a deterministic ``curvature_mix`` callable.
 
 Hessian-vector products come from double backward: the gradient graph is
 built once (``create_graph=True``), then each product is one more backward
-through it. Lanczos (full re-orthogonalisation) stops when the residual bound
-``|beta_m s_m|`` of the top Ritz values falls below ``tol * |theta|`` (for a
-symmetric matrix it bounds the distance to a true eigenvalue) and two more
-"guard" Ritz values have converged loosely (so that it is the top eigenvalue
-that was found, see ``lanczos``); the previous evaluation's top eigenvector
-warm-starts the next. ``exact_hessian`` (``n``
-products) validates the iterative path on small architecture vectors.
+through it. The eigensolvers (``harness.eigensolvers``: Lanczos by default,
+with guard Ritz values so that it is the top eigenvalue that is found) see
+only that product; the previous evaluation's top eigenvector warm-starts the
+next. ``exact_hessian`` (``n`` products) validates the iterative path on
+small architecture vectors.
 Drop-path is off during an evaluation (a stochastic loss has no Hessian) and
 batch-norm running statistics are restored afterwards.
 
@@ -32,22 +30,19 @@ import argparse
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness.eigensolvers import EigenResult, Hvp, exact_hessian, lanczos, power_iteration
 from search_spaces.errors import ConfigError
 
 Batch = tuple[torch.Tensor, torch.Tensor]
-#: ``hvp(v [n]) -> H v [n]`` (float64 in, float64 out).
-Hvp = Callable[[torch.Tensor], torch.Tensor]
 
 METHODS = ("lanczos", "power", "exact")
-#: Residual bound of the Lanczos guard Ritz values, in units of ``tol * |theta_1|``.
-GUARD_FACTOR = 3.0
 
 
 @dataclass(frozen=True)
@@ -62,7 +57,8 @@ class EigenConfig:
         max_iter: Maximum Hessian-vector products (capped at the dimension for Lanczos).
         num_batches: Validation batches whose mean loss defines the Hessian.
         warm_start: Start from the previous evaluation's top eigenvector.
-        guard: Lanczos only: extra Ritz values that must also converge (to ``GUARD_FACTOR tol``) before stopping,
+        guard: Lanczos only: extra Ritz values that must also converge (to ``GUARD_FACTOR * tol``, see
+            ``harness.eigensolvers``) before stopping,
             so that a start vector nearly orthogonal to the top eigenvector cannot end on the second one.
     """
 
@@ -87,21 +83,6 @@ class EigenConfig:
             raise ConfigError(f"EigenConfig.tol must lie in (0, 1), got {self.tol}")
 
 
-@dataclass
-class EigenResult:
-    """Top eigenvalues (descending) and their unit eigenvectors ``[n, k]`` (float64, CPU)."""
-
-    values: list[float]
-    vectors: torch.Tensor
-    hvps: int
-    seconds: float = 0.0
-    converged: bool = True
-
-    @property
-    def dominant(self) -> float:
-        return self.values[0]
-
-
 # -- Hessian-vector products -------------------------------------------------
 
 def _flat(ts: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -124,116 +105,6 @@ def make_hvp(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> tuple[torch.
         return _flat([torch.zeros_like(p) if h is None else h for p, h in zip(params, hv)]).double()
 
     return g.detach(), hvp
-
-
-def exact_hessian(hvp: Hvp, n: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """The full symmetric Hessian ``[n, n]`` (float64) from ``n`` products with unit vectors."""
-    eye = torch.eye(n, dtype=torch.float64, device=device)
-    h = torch.stack([hvp(eye[i]) for i in range(n)], dim=1)
-    return ((h + h.T) / 2).cpu()
-
-
-def lanczos(hvp: Hvp, n: int, k: int = 1, tol: float = 1e-3, max_iter: int = 40,
-            v0: torch.Tensor | None = None, generator: torch.Generator | None = None,
-            device: torch.device | str = "cpu", guard: int = 2) -> EigenResult:
-    """Top-``k`` (largest algebraic) eigenpairs of a symmetric operator by Lanczos.
-
-    Full re-orthogonalisation (twice, classical Gram-Schmidt) keeps the basis
-    orthonormal, so the Ritz values never duplicate. Stops when every top-``k``
-    Ritz value has residual ``|beta_m s_{m,i}| <= tol * max(|theta_i|, 1e-12)``
-    and the next ``guard`` Ritz values have residual ``<= GUARD_FACTOR tol |theta_1|``,
-    or after ``min(max_iter, n)`` products (exact in exact arithmetic at ``n``).
-
-    Why the guard: a small residual proves that *some* eigenvalue is near
-    theta_1, not the largest one. When the start vector is nearly orthogonal
-    to the top eigenvector (typical of a warm start after two eigenvalues
-    crossed), Lanczos first converges to the second one. On the 468 Hessians
-    logged by RobustDARTS S1 searches (``tests/test_curvature.py``) that
-    happened in 9 of 1,404 warm-started evaluations without a guard (errors up
-    to 26%), and in 1 of 4,680 cold ones even with one guard value at ``tol``;
-    the default (two guard values at ``3 tol``) missed none of 6,084, at 8.5
-    products on average.
-
-    Args:
-        hvp: ``v [n] -> H v [n]`` (float64).
-        v0: Start vector ``[n]`` (warm start); random when None or degenerate.
-        guard: Extra Ritz values that must also have (loosely) converged; 0 gives the plain residual rule.
-    """
-    q = _start_vector(n, v0, generator, device)
-    basis: list[torch.Tensor] = [q]
-    alphas: list[float] = []
-    betas: list[float] = []
-    steps, converged = min(max_iter, n), False
-    for j in range(steps):
-        w = hvp(basis[j])
-        alphas.append(float(w @ basis[j]))
-        Q = torch.stack(basis, dim=1)  # [n, j+1]
-        for _ in range(2):
-            w = w - Q @ (Q.T @ w)
-        b = float(w.norm())
-        off = torch.tensor(betas, dtype=torch.float64)
-        t = torch.diag(torch.tensor(alphas, dtype=torch.float64)) + torch.diag(off, 1) + torch.diag(off, -1)
-        theta, s = torch.linalg.eigh(t)  # ascending
-        need = min(k + guard, n)
-        if j + 1 >= need:
-            res = [abs(b * float(s[-1, -1 - i])) for i in range(need)]
-            bound = [tol * max(abs(float(theta[-1 - i])), 1e-12) if i < k
-                     else GUARD_FACTOR * tol * max(abs(float(theta[-1])), 1e-12) for i in range(need)]
-            if all(r <= bd for r, bd in zip(res, bound)):
-                converged = True
-                break
-        if b <= 1e-10 * max(abs(x) for x in alphas + [1.0]):
-            # invariant subspace: the Ritz values are exact eigenvalues of H
-            converged = j + 1 >= k
-            break
-        if j + 1 < steps:
-            betas.append(b)
-            basis.append(w / b)
-    converged = converged or len(alphas) == n
-    Q = torch.stack(basis[:len(alphas)], dim=1)
-    top = min(k, len(alphas))
-    vecs = Q @ s[:, -top:].flip(-1).to(Q.device)
-    return EigenResult([float(theta[-1 - i]) for i in range(top)], vecs.cpu(), hvps=len(alphas), converged=converged)
-
-
-def power_iteration(hvp: Hvp, n: int, tol: float = 1e-3, max_iter: int = 40, v0: torch.Tensor | None = None,
-                    generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> EigenResult:
-    """Largest algebraic eigenvalue by power iteration, shifted when the largest-magnitude one is negative.
-
-    Plain power iteration converges to the eigenvalue of largest magnitude; if
-    that is negative, a second run on ``H + |mu| I`` finds the largest algebraic one.
-    """
-    mu, v, used, conv = _power(hvp, n, tol, max_iter, v0, generator, device, shift=0.0)
-    if mu < 0:
-        lam, v, used2, conv = _power(hvp, n, tol, max_iter, None, generator, device, shift=-mu)
-        mu, used = lam + mu, used + used2
-    return EigenResult([mu], v[:, None].cpu(), hvps=used, converged=conv)
-
-
-def _power(hvp, n, tol, max_iter, v0, generator, device, shift):
-    v = _start_vector(n, v0, generator, device)
-    prev = None
-    for i in range(max_iter):
-        w = hvp(v) + shift * v
-        lam = float(v @ w)  # Rayleigh quotient
-        if float(w.norm()) == 0.0:
-            return 0.0, v, i + 1, True
-        v = w / w.norm()
-        if prev is not None and abs(lam - prev) <= tol * max(abs(lam), 1e-12):
-            return lam, v, i + 1, True
-        prev = lam
-    return lam, v, max_iter, False
-
-
-def _start_vector(n: int, v0: torch.Tensor | None, generator: torch.Generator | None,
-                  device: torch.device | str) -> torch.Tensor:
-    g = generator if generator is not None else torch.Generator().manual_seed(0)
-    rnd = torch.randn(n, generator=g, dtype=torch.float64)
-    v = rnd
-    if v0 is not None and v0.numel() == n and float(v0.norm()) > 0:
-        # a small random component keeps the start from being orthogonal to a new top eigenvector
-        v = v0.detach().double().cpu().reshape(-1) / v0.norm() + 1e-3 * rnd / rnd.norm()
-    return (v / v.norm()).to(device)
 
 
 # -- the validation-loss Hessian of an optimizer -------------------------------

@@ -76,9 +76,9 @@ def find_settings(root: str | Path) -> list[Setting]:
     return out
 
 
-def dominant_eigenvalues(path: Path) -> dict[int, float]:
-    """Epoch -> largest eigenvalue of the symmetrised Hessian of each line of a ``derivatives`` file."""
-    out: dict[int, float] = {}
+def logged_hessians(path: Path) -> dict[int, np.ndarray]:
+    """Epoch -> symmetrised Hessian ``[n, n]`` (float64) of each line of a ``derivatives`` file."""
+    out: dict[int, np.ndarray] = {}
     for i, line in enumerate(path.read_text().splitlines()):
         if not line.strip():
             continue
@@ -89,8 +89,13 @@ def dominant_eigenvalues(path: Path) -> dict[int, float]:
             raise UserError(f"{path}: line {i + 1} is not a {{epoch, H, g}} record") from None
         if h.ndim != 2 or h.shape[0] != h.shape[1]:
             raise UserError(f"{path}: line {i + 1}: H must be square, got shape {h.shape}")
-        out[int(rec["epoch"])] = float(np.linalg.eigvalsh((h + h.T) / 2)[-1])
+        out[int(rec["epoch"])] = (h + h.T) / 2
     return out
+
+
+def dominant_eigenvalues(path: Path) -> dict[int, float]:
+    """Epoch -> largest eigenvalue of the symmetrised Hessian of each line of a ``derivatives`` file."""
+    return {e: float(np.linalg.eigvalsh(h)[-1]) for e, h in logged_hessians(path).items()}
 
 
 def _read_errors(path: Path) -> dict[str, list[float]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -15,9 +17,11 @@ STEPS, EPOCHS, STEPS_PER_EPOCH = 3, 4, 2
 TOL = dict(atol=1e-5, rtol=1e-4)
 
 
-def _setup():
-    space = get_space("nb201")
-    cfg = space.default_config().with_overrides(channels=4, depth=1, num_classes=10, in_channels=3, input_size=8)
+def _setup(name: str = "nb201"):
+    """NB-201 (fused mixed op) or S1 (DARTS cell: depthwise convs, factorized reduce) at a tiny size."""
+    space = get_space(name)
+    cfg = space.default_config().with_overrides(channels=4, depth=1 if name == "nb201" else 3, num_classes=10,
+                                                in_channels=3, input_size=8)
     return space, cfg
 
 
@@ -28,10 +32,10 @@ def _batches(k: int, n: int) -> list[tuple[tuple[torch.Tensor, torch.Tensor], tu
     return [(mk(), mk()) for _ in range(n)]
 
 
-@pytest.fixture(scope="module")
-def trained():
+@pytest.fixture(scope="module", params=["nb201", "s1"])
+def trained(request):
     """Batched and separate runs, 3 steps crossing an epoch boundary (so the lr schedule is exercised)."""
-    space, cfg = _setup()
+    space, cfg = _setup(request.param)
     data = _batches(len(SEEDS), STEPS)
     batched = BatchedDarts(space, cfg, SEEDS, make_config("darts"), epochs=EPOCHS, steps_per_epoch=STEPS_PER_EPOCH)
     separate = []
@@ -62,7 +66,8 @@ def test_initialisation_matches_separate_runs(trained):
         for g in alpha:
             torch.testing.assert_close(b.alpha[g], alpha[g], atol=0, rtol=0)
     # the seeds really differ (otherwise the equality below would prove little)
-    assert not torch.equal(b_init[0].alpha["cell"], b_init[1].alpha["cell"])
+    group = next(iter(b_init[0].alpha))
+    assert not torch.equal(b_init[0].alpha[group], b_init[1].alpha[group])
 
 
 def test_three_steps_equal_separate_runs(trained):
@@ -86,8 +91,7 @@ def test_metrics_are_per_seed(trained):
 
 
 def test_state_loads_into_a_supernet(trained):
-    space, cfg = _setup()
-    net = space.build_supernet(cfg)
+    net = copy.deepcopy(trained[1][1].supernet)  # a supernet of the same config
     net.load_state_dict(trained[0].unstack()[1].supernet)  # strict: same keys and shapes
 
 

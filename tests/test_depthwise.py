@@ -63,7 +63,7 @@ def test_gradgradcheck(k: int, s: int, p: int, d: int) -> None:
 
 
 def test_vmap_over_stacked_weights() -> None:
-    ref, ours = _pair(4, 3, 2, 1, 1)
+    _, ours = _pair(4, 3, 2, 1, 1)
     ws = torch.randn(3, 4, 1, 3, 3)
     x = torch.randn(3, 2, 4, 8, 8)
     f = lambda w, a: torch.func.functional_call(ours, {"weight": w}, (a,))

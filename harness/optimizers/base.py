@@ -21,6 +21,9 @@ from harness.optimizers.parts.weights import WeightTrainer
 from search_spaces import Architecture, SearchSpace
 from search_spaces.errors import ConfigError
 
+#: Offset of an optimizer's private torch generator seed from the run seed.
+GENERATOR_OFFSET = 7919
+
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -91,7 +94,7 @@ class SearchOptimizer(ABC):
         self.device = next(supernet.parameters()).device
         self.epoch = 0
         self.weights = WeightTrainer(supernet, config, total_steps=epochs * steps_per_epoch)
-        self.generator = torch.Generator(device=self.device).manual_seed(seed + 7919)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed + GENERATOR_OFFSET)
         self.rng = np.random.default_rng(seed + 104729)
 
     # -- protocol -------------------------------------------------------

@@ -9,6 +9,11 @@ import torch
 from torch import nn
 
 
+def cosine_lr(config: Any, epoch: int, epochs: int) -> float:
+    """Learning rate of ``epoch`` of ``epochs``: ``w_lr_min + (w_lr - w_lr_min) * (1 + cos(pi e / E)) / 2``."""
+    return config.w_lr_min + (config.w_lr - config.w_lr_min) * (1 + math.cos(math.pi * epoch / max(epochs, 1))) / 2
+
+
 class WeightTrainer:
     """SGD on the supernet weights with a per-step cosine schedule.
 
@@ -28,8 +33,7 @@ class WeightTrainer:
 
     def set_epoch(self, epoch: int, epochs: int) -> float:
         """Set the learning rate for ``epoch``; returns it."""
-        c = self.config
-        lr = c.w_lr_min + (c.w_lr - c.w_lr_min) * (1 + math.cos(math.pi * epoch / max(epochs, 1))) / 2
+        lr = cosine_lr(self.config, epoch, epochs)
         for g in self.opt.param_groups:
             g["lr"] = lr
         return lr
