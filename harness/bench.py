@@ -2,11 +2,22 @@
 
 For each case (NB-201 DARTS 1st / 2nd order, GDAS; S1 DARTS-space first order
 when registered) it times ``steps`` optimizer steps after ``warmup`` steps on
-random CIFAR-shaped batches, on the default (fused) supernet and on the eager
-reference (``set_fused(False)``: plain per-op loop), and reports the median
-step time, the speed-up of the default over the eager path, an epoch estimate
-for the CIFAR-10 search split (25k/25k, batch 64 -> 390 steps) and peak
-memory. Timings are for the machine it runs on; nothing here is a test.
+random CIFAR-shaped batches in three modes and reports the median step time
+of each, an epoch estimate for the CIFAR-10 search split (25k/25k, batch 64
+-> 390 steps) and peak memory:
+
+- ``default``: what ``harness run`` does (fused mixed op, architecture-only
+  gradients in the architecture step).
+- ``loop``: the supernet's plain per-edge, per-op loop (``set_fused(False)``:
+  no fusion, every ``none`` multiplied by zero, native pooling), still with
+  architecture-only gradients.
+- ``eager`` (the eager reference): ``loop`` plus the first-order architecture
+  step computing the weights' gradients too, as ``loss.backward()`` does in
+  the DARTS / NB-201 reference code (``darts_grad.reference_gradients``).
+
+``speedup_vs_eager`` = eager / default; ``fused_speedup`` = loop / default and
+``arch_only_grads_speedup`` = eager / loop split it into the two techniques.
+Timings are for the machine it runs on; nothing here is a test.
 
 Two more cases (rows with ``case`` set; the rows above have
 ``case="default_vs_eager"``):
@@ -81,6 +92,9 @@ def _timed(fn, device: torch.device) -> float:
     return time.perf_counter() - t0
 
 
+MODES = ("default", "loop", "eager")
+
+
 def _make_optimizer(case: BenchCase, device: torch.device, steps: int, fused: bool = True):
     """Seed-0 optimizer of the case at epoch 0; None when the supernet has no eager path to switch to."""
     space = get_space(case.space)
@@ -107,13 +121,17 @@ def _time_steps(opt, case: BenchCase, device: torch.device, steps: int, warmup: 
     return statistics.median(times)
 
 
-def time_case(case: BenchCase, device: torch.device, steps: int, warmup: int, fused: bool) -> dict:
-    opt = _make_optimizer(case, device, steps + warmup, fused)
+def time_case(case: BenchCase, device: torch.device, steps: int, warmup: int, mode: str = "default") -> dict:
+    """Median step time of ``case`` in ``mode`` (see the module docstring); {} when the supernet has no loop path."""
+    from harness.optimizers.parts.darts_grad import reference_gradients
+
+    opt = _make_optimizer(case, device, steps + warmup, fused=mode == "default")
     if opt is None:
         return {}
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    med = _time_steps(opt, case, device, steps, warmup, torch.Generator(device=device).manual_seed(0))
+    with reference_gradients(opt.supernet.parameters() if mode == "eager" else ()):
+        med = _time_steps(opt, case, device, steps, warmup, torch.Generator(device=device).manual_seed(0))
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     return {"seconds_per_step": med, "epoch_seconds_estimate": med * 390, "peak_memory_mib": peak}
 
@@ -155,13 +173,13 @@ def run_bench(device: str = "cpu", quick: bool = True, steps: int = 5, warmup: i
     dev = torch.device(device)
     rows = []
     for case in cases(quick):
-        fused = time_case(case, dev, steps, warmup, fused=True)
-        eager = time_case(case, dev, steps, warmup, fused=False)
+        t = {mode: time_case(case, dev, steps, warmup, mode) for mode in MODES}
         row = {**asdict(case), "case": "default_vs_eager", "device": str(dev),
-               **{f"default_{k}": v for k, v in fused.items()}}
-        if eager:
-            row["eager_seconds_per_step"] = eager["seconds_per_step"]
-            row["speedup_vs_eager"] = eager["seconds_per_step"] / fused["seconds_per_step"]
+               **{f"default_{k}": v for k, v in t["default"].items()}}
+        if t["eager"]:
+            d, lp, e = (t[m]["seconds_per_step"] for m in MODES)
+            row.update(loop_seconds_per_step=lp, eager_seconds_per_step=e, speedup_vs_eager=e / d,
+                       fused_speedup=lp / d, arch_only_grads_speedup=e / lp)
         rows.append(row)
     nb201 = next(c for c in cases(quick) if c.space == "nb201" and c.optimizer == "darts")
     if batched_k > 0:

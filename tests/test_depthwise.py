@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.testing import assert_close
 
-from search_spaces.darts.depthwise import DepthwiseConv2d
+from search_spaces.depthwise import DepthwiseConv2d
 
 CASES = [(3, 1, 1, 1), (5, 1, 2, 1), (3, 2, 2, 2), (5, 2, 4, 2), (3, 2, 1, 1), (5, 2, 2, 1), (3, 1, 2, 2)]
 

@@ -17,13 +17,15 @@ def bench_cmd(device: str, quick: bool, steps: int, json_out: str) -> None:
     from harness.bench import run_bench
 
     rows = run_bench(device, quick, steps, out=json_out)
-    click.echo(f"{'space':6s} {'optimizer':10s} {'default s/step':>14s} {'eager s/step':>12s} {'speedup':>8s} "
-               f"{'epoch est. (s)':>14s}")
+    click.echo(f"{'space':6s} {'optimizer':10s} {'default s/step':>14s} {'loop s/step':>11s} {'eager s/step':>12s} "
+               f"{'speedup':>8s} {'fused':>6s} {'arch-only':>9s} {'epoch est. (s)':>14s}")
+    nan = float("nan")
     for r in (r for r in rows if r.get("case", "default_vs_eager") == "default_vs_eager"):
-        eager = r.get("eager_seconds_per_step")
         click.echo(f"{r['space']:6s} {r['optimizer']:10s} {r['default_seconds_per_step']:14.4f} "
-                   f"{eager if eager is not None else float('nan'):12.4f} {r.get('speedup_vs_eager', float('nan')):8.2f} "
-                   f"{r['default_epoch_seconds_estimate']:14.1f}")
+                   f"{r.get('loop_seconds_per_step', nan):11.4f} {r.get('eager_seconds_per_step', nan):12.4f} "
+                   f"{r.get('speedup_vs_eager', nan):8.2f} {r.get('fused_speedup', nan):6.2f} "
+                   f"{r.get('arch_only_grads_speedup', nan):9.2f} {r['default_epoch_seconds_estimate']:14.1f}")
+    click.echo("speedup = eager / default; fused = loop / default; arch-only = eager / loop (see harness/bench.py)")
     for r in rows:
         if r.get("case") == "batched_seeds":
             click.echo(f"{r['space']} {r['optimizer']}: {r['batched_k']} seeds batched "

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from search_spaces.darts.depthwise import DepthwiseConv2d
+from search_spaces.depthwise import DepthwiseConv2d
 
 
 def _bn(c: int, affine: bool, track: bool) -> nn.BatchNorm2d:

@@ -8,6 +8,10 @@ Each cell preprocesses c_{k-2} (FactorizedReduce after a reduction cell,
 else ReLU-Conv1x1-BN) and c_{k-1} (ReLU-Conv1x1-BN) to C channels, runs its
 mixed edges and concatenates its intermediate nodes.
 
+Two computation paths share one set of parameters: the fused mixed ops of
+``search_spaces.darts.fused`` (default) and the textbook per-edge, per-op
+loop (``set_fused(False)``), which the fused path is tested against.
+
 ``forward(x, weights, active=None)``: ``weights[group]`` is ``[edges, options]``
 or per-example ``[B, edges, options]``, already normalised by the caller.
 An edge's output is ``sum_k w[e, k] * op_k(h)``; ``none`` is skipped since it
@@ -30,6 +34,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from search_spaces.darts.fused import fused_cell
 from search_spaces.darts.ops import FactorizedReduce, ReLUConvBN, drop_path, is_identity, make_op
 from search_spaces.darts.spaces import CellSpec
 from search_spaces.space import SupernetConfig
@@ -81,6 +86,7 @@ class SearchCell(nn.Module):
         if c % partial:
             raise ValueError(f"channels {c} not divisible by partial_channels {partial}")
         self.spec, self.reduction, self.partial = spec, reduction, partial
+        self.fused = True
         self.pre0 = (FactorizedReduce(c_pp, c, affine, track) if reduction_prev
                      else ReLUConvBN(c_pp, c, 1, 1, affine, track))
         self.pre1 = ReLUConvBN(c_p, c, 1, 1, affine, track)
@@ -99,6 +105,8 @@ class SearchCell(nn.Module):
         """``s0 [B, c_pp, H0, W0]``, ``s1 [B, c_p, H, W]``, ``w [E, K]`` or ``[B, E, K]``,
         ``edge_norm [E]`` or ``[B, E]`` -> ``[B, steps * c, H', W']`` (``H' = ceil(H/2)`` in a reduction cell)."""
         states = [self.pre0(s0), self.pre1(s1)]
+        if self.fused and self.partial == 1 and not (self.training and drop_prob > 0.0):
+            return fused_cell(self, states, w if edge_norm is None else w * edge_norm.unsqueeze(-1), active)
         for node in range(self.spec.steps):
             acc: torch.Tensor | None = None
             for e in self.node_edges[node]:
@@ -193,6 +201,11 @@ class DartsSupernet(nn.Module):
             self.cell_groups.append(group)
             c_pp, c_p, red_prev = c_p, spec.steps * c_cur, red
         self.classifier = nn.Linear(c_p, config.num_classes)
+
+    def set_fused(self, fused: bool) -> None:
+        """Switch between the fused mixed ops (``search_spaces.darts.fused``) and the per-op loop."""
+        for cell in self.cells:
+            cell.fused = fused
 
     def forward(self, x: torch.Tensor, weights: dict[str, torch.Tensor],
                 active: dict[str, Sequence[int]] | None = None) -> torch.Tensor:

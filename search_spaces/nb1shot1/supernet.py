@@ -12,7 +12,9 @@ earlier blocks. A block with a parent choice sums its candidates weighted by
 its ``parents{v}`` row; a block without one sums its fixed parents. The block
 then mixes its three ops with its ``ops`` row. The cell output is the
 concatenation of a last input projection and all block outputs, weighted by
-the ``output`` row, so it has ``(n + 1) * C`` channels.
+the ``output`` row, so it has ``(n + 1) * C`` channels. The n + 1 projections
+read the same input and run as one 1x1 conv, BN and ReLU (``set_fused(False)``:
+one module each, the reference the fused form is tested against).
 
 Weights arrive already normalised (the optimizer applies softmax / sampling
 per row); shapes ``[rows, options]`` or ``[B, rows, options]``. Note that
@@ -26,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from search_spaces.fusion import cat_params, concat_batch_norm
 from search_spaces.nb1shot1.structure import SpaceStructure
 from search_spaces.nb101.network import ConvBnRelu
 from search_spaces.space import SupernetConfig
@@ -60,12 +63,22 @@ class SearchCell(nn.Module):
         self.proj = nn.ModuleList(ConvBnRelu(c_in, c, 1, affine, track) for _ in range(n + 1))
         self.blocks = nn.ModuleList(ChoiceBlock(c, affine, track) for _ in range(n))
         self.fixed = {v: opts[0] for v, opts in zip(range(1, n + 1), structure.parent_options) if len(opts) == 1}
+        self.fused = True
+
+    def _projections(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The n + 1 input projections; fused: one 1x1 conv over their concatenated kernels, one BN, one ReLU."""
+        if not self.fused:
+            return [p(x) for p in self.proj]
+        y = F.conv2d(x, cat_params([p.conv.weight for p in self.proj]))
+        y = F.relu(concat_batch_norm(y, [p.bn for p in self.proj], None, self.training))
+        return list(y.split(self.proj[0].conv.out_channels, dim=1))
 
     def forward(self, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> torch.Tensor:
         n, states = self.s.num_blocks, []
+        proj = self._projections(x)
         for b in range(n):
             v = b + 1
-            cands = [self.proj[b](x), *states]  # vertex u's tensor is cands[u]
+            cands = [proj[b], *states]  # vertex u's tensor is cands[u]
             if v in self.fixed:
                 h = sum(cands[u] for u in self.fixed[v])
             else:
@@ -73,7 +86,7 @@ class SearchCell(nn.Module):
                 h = sum(_coef(wp, 0, u) * cands[u] for u in range(v))
             states.append(self.blocks[b](h, weights["ops"], b))
         wo = weights["output"]
-        outs = [self.proj[n](x), *states]
+        outs = [proj[n], *states]
         return torch.cat([_coef(wo, 0, u) * t for u, t in enumerate(outs)], dim=1)
 
 
@@ -106,6 +119,11 @@ class NB1Shot1Supernet(nn.Module):
         self.post = nn.Sequential(nn.ReLU(), nn.Conv2d(c_in, c, 1, bias=False),
                                   nn.BatchNorm2d(c, affine=aff, track_running_stats=trk))
         self.classifier = nn.Linear(c, config.num_classes)
+
+    def set_fused(self, fused: bool) -> None:
+        """Switch between fused input projections (one conv per cell) and one conv per projection."""
+        for cell in self.cells:
+            cell.fused = fused
 
     def forward(self, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> torch.Tensor:
         """Logits ``[B, num_classes]`` of ``x`` ``[B, C, H, W]``.

@@ -6,8 +6,9 @@
 
 Two computation paths share one set of parameters:
 - fused (default): per source node one ReLU, one convolution over the
-  concatenated 1x1 (embedded in 3x3) and 3x3 kernels of all outgoing edges,
-  one BN call over the concatenated channels, one pooling; ``none`` skipped
+  concatenated 3x3 kernels of all outgoing edges and one over their 1x1
+  kernels, one BN call per convolution, one pooling (a box-sum depthwise
+  conv on the CPU, ``search_spaces.depthwise.avg_pool_3x3``); ``none`` skipped
   (its output is zero, so skipping it changes neither the value nor any
   gradient). BN without affine parameters normalises channels independently,
   so one call over the concatenation is exact.
@@ -28,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from search_spaces.depthwise import avg_pool_3x3 as fast_avg_pool_3x3
+from search_spaces.fusion import cat_params, concat_batch_norm
 from search_spaces.nb201.ops import ReLUConvBN, Skeleton, avg_pool_3x3
 from search_spaces.nb201.space import EDGES, OPS
 from search_spaces.space import SupernetConfig
@@ -75,10 +78,13 @@ class SearchCell(nn.Module):
             h = nodes[src] if src == 0 else acc[src]
             if src > 0:
                 nodes.append(h)
+            if self.fused and self.partial == 1:
+                self._fused_source(h, w if edge_norm is None else w * edge_norm.unsqueeze(-1), src, active, acc)
+                continue
             if self.partial > 1:
                 outs = self._partial_edges(h, w, src, active)
             else:
-                outs = (self._fused_edges if self.fused else self._eager_edges)(h, w, src, active)
+                outs = self._eager_edges(h, w, src, active)
             for e, y in outs.items():
                 if edge_norm is not None:
                     y = edge_norm[e] * y
@@ -115,48 +121,46 @@ class SearchCell(nn.Module):
             out[e] = sum(terms)
         return out
 
-    def _fused_edges(self, h, w, src, active):
+    def _fused_source(self, h: torch.Tensor, w: torch.Tensor, src: int, active: Sequence[int] | None,
+                      acc: list[torch.Tensor | float]) -> None:
+        """Add the weighted op outputs of every edge leaving node ``src`` to ``acc[target]``."""
         edges = self.out_edges[src]
         ops = {e: (range(1, len(OPS)) if active is None else (active[e],)) for e in edges}
-        convs = [(e, k) for e in edges for k in ops[e] if k in (CONV1, CONV3)]
-        conv_out = self._fused_convs(h, convs) if convs else {}
-        pooled = avg_pool_3x3(h) if any(POOL in ops[e] for e in edges) else None
-        out = {}
+        shared = w.dim() == 2  # one architecture for the batch: fold weights into BN's scale
+        relu_h = None
+        for kind in (CONV3, CONV1):
+            group = [e for e in edges if kind in ops[e]]
+            if not group:
+                continue
+            relu_h = F.relu(h) if relu_h is None else relu_h
+            mods = [self.edges[e].conv3 if kind == CONV3 else self.edges[e].conv1 for e in group]
+            y = self._conv_bn(relu_h, mods, w[group, kind] if shared else None)
+            for e, y_e in zip(group, y.split(self.c, dim=1)):
+                t = EDGES[e][0]
+                acc[t] = acc[t] + (y_e if shared else self._coef(w, e, kind) * y_e)
+        pooled = fast_avg_pool_3x3(h) if any(POOL in ops[e] for e in edges) else None
         for e in edges:
-            terms = []
-            for k in ops[e]:
-                if k == SKIP:
-                    terms.append(self._coef(w, e, k) * h)
-                elif k == POOL:
-                    terms.append(self._coef(w, e, k) * pooled)
-                elif k in (CONV1, CONV3):
-                    terms.append(self._coef(w, e, k) * conv_out[(e, k)])
-            # an all-`none` edge contributes exactly zero
-            out[e] = sum(terms) if terms else 0.0 * self._coef(w, e, NONE) * h
-        return out
+            t = EDGES[e][0]
+            if POOL in ops[e]:
+                acc[t] = torch.addcmul(acc[t], self._coef(w, e, POOL), pooled) if torch.is_tensor(acc[t]) \
+                    else self._coef(w, e, POOL) * pooled
+            if SKIP in ops[e]:
+                acc[t] = torch.addcmul(acc[t], self._coef(w, e, SKIP), h) if torch.is_tensor(acc[t]) \
+                    else self._coef(w, e, SKIP) * h
+            if not any(k != NONE for k in ops[e]):  # an all-`none` edge contributes exactly zero
+                acc[t] = acc[t] + 0.0 * self._coef(w, e, NONE) * h
 
-    def _fused_convs(self, h: torch.Tensor, convs: list[tuple[int, int]]) -> dict[tuple[int, int], torch.Tensor]:
-        mods = [self.edges[e].conv1 if k == CONV1 else self.edges[e].conv3 for e, k in convs]
-        kernels = [F.pad(m.conv.weight, (1, 1, 1, 1)) if m.conv.kernel_size[0] == 1 else m.conv.weight for m in mods]
-        bias = torch.cat([m.conv.bias for m in mods]) if mods[0].conv.bias is not None else None
-        y = F.conv2d(F.relu(h), torch.cat(kernels), bias, padding=1)
-        bns = [m.bn for m in mods]
-        bn0 = bns[0]
-        weight = torch.cat([b.weight for b in bns]) if bn0.affine else None
-        bnbias = torch.cat([b.bias for b in bns]) if bn0.affine else None
-        if bn0.track_running_stats:
-            rm = torch.cat([b.running_mean for b in bns])
-            rv = torch.cat([b.running_var for b in bns])
-            y = F.batch_norm(y, rm, rv, weight, bnbias, self.training, bn0.momentum, bn0.eps)
-            if self.training:
-                with torch.no_grad():
-                    for b, m_, v_ in zip(bns, rm.split(self.c), rv.split(self.c)):
-                        b.running_mean.copy_(m_)
-                        b.running_var.copy_(v_)
-                        b.num_batches_tracked += 1
-        else:
-            y = F.batch_norm(y, None, None, weight, bnbias, True, 0.0, bn0.eps)
-        return dict(zip(convs, y.split(self.c, dim=1)))
+    def _conv_bn(self, h: torch.Tensor, mods: list[ReLUConvBN], scale: torch.Tensor | None) -> torch.Tensor:
+        """Conv-BN of several same-kernel ops on one (already ReLU'd) input, channels concatenated.
+
+        One convolution per kernel size: 1x1 kernels padded into 3x3 would cost 9x their FLOPs,
+        which a compute-bound CPU pays in full. ``scale`` (``[len(mods)]``, optional) multiplies
+        each op's output (folded into BN, see ``search_spaces.fusion``).
+        """
+        conv0 = mods[0].conv
+        bias = cat_params([m.conv.bias for m in mods]) if conv0.bias is not None else None
+        y = F.conv2d(h, cat_params([m.conv.weight for m in mods]), bias, padding=conv0.padding)
+        return concat_batch_norm(y, [m.bn for m in mods], scale, self.training)
 
 
 class NB201Supernet(Skeleton):

@@ -8,7 +8,8 @@ and c_{k-1} with 1x1 ReLU-Conv-BN, then runs the 4 edges of ``space.EDGES``.
 Supernet ``forward(x, weights, active=None)``: ``weights["cell"]`` is ``[4, 3]``
 or per-example ``[B, 4, 3]`` (already normalised); ``active["cell"]`` optionally
 names one op per edge, skipping the others (equal to the dense result for
-one-hot weights).
+one-hot weights). The supernet's cells run the fused mixed ops of
+``search_spaces.darts.fused`` unless ``set_fused(False)`` selects the per-op loop.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import torch
 from torch import nn
 
 from search_spaces.architecture import Architecture
+from search_spaces.darts.fused import fused_cell
 from search_spaces.darts.ops import FactorizedReduce, ReLUConvBN, make_op
+from search_spaces.darts.spaces import S5_SPEC
 from search_spaces.s5.space import EDGES, OPS
 from search_spaces.space import SupernetConfig
 
@@ -38,6 +41,10 @@ class Cell(nn.Module):
         self.pre0 = FactorizedReduce(c_pp, c, affine, track) if reduction_prev else ReLUConvBN(c_pp, c, 1, 1, affine, track)
         self.pre1 = ReLUConvBN(c_p, c, 1, 1, affine, track)
         self.arch = arch
+        # what search_spaces.darts.fused reads: the same cell as the DARTS-spec S5, written as data
+        self.spec, self.reduction, self.fused = S5_SPEC, reduction, True
+        self.names = [OPS for _ in EDGES]
+        self.node_edges = [[e for e, (n, _) in enumerate(S5_SPEC.edges) if n == node] for node in range(S5_SPEC.steps)]
         self.edges = nn.ModuleList()
         for e, (_, src) in enumerate(EDGES):
             stride = 2 if reduction and src in ("k-2", "k-1") else 1
@@ -49,6 +56,8 @@ class Cell(nn.Module):
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, w: torch.Tensor | None,
                 active: Sequence[int] | None, edge_norm: torch.Tensor | None = None) -> torch.Tensor:
         states = [self.pre0(s0), self.pre1(s1)]
+        if w is not None and self.fused and self.partial == 1:
+            return fused_cell(self, states, w if edge_norm is None else w * edge_norm.unsqueeze(-1), active)
         nodes: dict[str, torch.Tensor] = {}
         for target in ("n0", "n1"):
             acc = 0.0
@@ -60,6 +69,10 @@ class Cell(nn.Module):
                 acc = acc + (y if edge_norm is None else edge_norm[e] * y)
             nodes[target] = acc
         return torch.cat([nodes["n0"], nodes["n1"]], dim=1)
+
+    def _zeros(self, h: torch.Tensor) -> torch.Tensor:
+        s = 2 if self.reduction else 1
+        return h[:, :, ::s, ::s].mul(0.0)
 
     def _partial_edge(self, e: int, h: torch.Tensor, w: torch.Tensor, active) -> torch.Tensor:
         # PC-DARTS: mix ops on C/K channels, bypass the rest (max-pooled on reduction), shuffle
@@ -105,6 +118,11 @@ class S5Network(nn.Module):
                                    config.partial_channels))
             c_pp, c_p, red_prev = c_p, 2 * c_cur, red
         self.classifier = nn.Linear(c_p, config.num_classes)
+
+    def set_fused(self, fused: bool) -> None:
+        """Switch between the fused mixed ops (``search_spaces.darts.fused``) and the per-op loop."""
+        for cell in self.cells:
+            cell.fused = fused
 
     def forward(self, x: torch.Tensor, weights: dict[str, torch.Tensor] | None = None,
                 active: dict[str, Sequence[int]] | None = None) -> torch.Tensor:

@@ -14,7 +14,8 @@ central difference ``(grad_alpha L_train(w+, alpha) - grad_alpha L_train(w-, alp
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -23,10 +24,30 @@ import torch.nn.functional as F
 LossFn = Callable[[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]], tuple[torch.Tensor, torch.Tensor]]
 
 
+#: Tensors whose gradients ``first_order`` also computes (and discards); set only by ``reference_gradients``.
+_WASTED: list[torch.Tensor] = []
+
+
+@contextmanager
+def reference_gradients(params: Iterable[torch.Tensor]) -> Iterator[None]:
+    """Benchmark mode: the first-order architecture step also computes the gradients of ``params``.
+
+    The DARTS / NB-201 reference code takes the architecture step with
+    ``loss.backward()``, which fills the weights' gradients too (then thrown
+    away); ``harness bench`` uses this to time that reference. Never used in a search.
+    """
+    _WASTED[:] = [p for p in params if p.requires_grad]
+    try:
+        yield
+    finally:
+        _WASTED.clear()
+
+
 def first_order(loss_fn: LossFn, alpha: dict[str, torch.Tensor], valid: tuple[torch.Tensor, torch.Tensor]):
-    """``(loss, logits, grad_alpha L_val(w, alpha))``."""
+    """``(loss, logits, grad_alpha L_val(w, alpha))``; autograd computes no weight gradients."""
     loss, logits = loss_fn(valid[0], valid[1], alpha)
-    grads = torch.autograd.grad(loss, list(alpha.values()))
+    a = list(alpha.values())
+    grads = torch.autograd.grad(loss, a + _WASTED, allow_unused=bool(_WASTED))[: len(a)]
     return loss, logits, dict(zip(alpha.keys(), grads))
 
 

@@ -71,3 +71,38 @@ class DepthwiseConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _DepthwiseConv.apply(x, self.weight, self.stride, self.padding, self.dilation, self.groups)
+
+
+def depthwise_conv2d(x: torch.Tensor, w: torch.Tensor, stride: int = 1, padding: int = 1,
+                     dilation: int = 1) -> torch.Tensor:
+    """Functional depthwise conv (``w [C * m, 1, k, k]``, channel multiplier ``m``) with the cheap double backward."""
+    return _DepthwiseConv.apply(x, w, (stride, stride), (padding, padding), (dilation, dilation), x.shape[-3])
+
+
+_POOL_CACHE: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _box_and_count(c: int, h: int, w: int, stride: int, device: torch.device,
+                   dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    key = (c, h, w, stride, device, dtype)
+    if key not in _POOL_CACHE:
+        box = torch.ones(c, 1, 3, 3, device=device, dtype=dtype)
+        count = F.avg_pool2d(torch.ones(1, 1, h, w, device=device, dtype=dtype), 3, stride, 1, divisor_override=1)
+        _POOL_CACHE[key] = (box, count)
+    return _POOL_CACHE[key]
+
+
+def avg_pool_3x3(x: torch.Tensor, stride: int = 1) -> torch.Tensor:
+    """3x3 average pool, padding 1, padding excluded from the count: ``[..., C, H, W] -> [..., C, H', W']``.
+
+    Equals ``F.avg_pool2d(x, 3, stride, 1, count_include_pad=False)``. On the
+    CPU that kernel is slow (about 4x a depthwise conv of the same shape, fwd +
+    bwd, C=8 at 32x32: ``python -m harness bench`` case "pool"), so there the
+    pool is a box-sum depthwise conv divided by each position's count of
+    in-image pixels; elsewhere the native kernel is used.
+    """
+    if x.device.type != "cpu":
+        return F.avg_pool2d(x, 3, stride, 1, count_include_pad=False)
+    c, h, w = x.shape[-3:]
+    box, count = _box_and_count(c, h, w, stride, x.device, x.dtype)
+    return depthwise_conv2d(x, box, stride, 1) / count

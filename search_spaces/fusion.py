@@ -1,0 +1,54 @@
+"""Helpers shared by the fused mixed-op paths of the supernets.
+
+A fused path runs the same op of several edges that read one input as one
+wide op over concatenated parameters. Its BN is one call over the
+concatenated channels, which is exact because BN normalises every channel
+on its own; a per-op output scale (the edge's mixing weight) folds into BN's
+per-channel weight, saving a pass over the output and one in its backward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def concat_batch_norm(y: torch.Tensor, bns: Sequence[nn.BatchNorm2d], scale: torch.Tensor | None,
+                      training: bool) -> torch.Tensor:
+    """``cat_i(scale[i] * bns[i](y_i))`` for the channel blocks ``y_i`` of ``y``, in one BN call.
+
+    Args:
+        y: ``[B, sum_i C_i, H, W]``, block ``i`` normalised by ``bns[i]`` (all with the same
+            ``affine``, ``track_running_stats``, ``eps`` and ``momentum``).
+        scale: ``[len(bns)]`` output factors, or None.
+        training: The module's mode (batch statistics, running-statistics update).
+    """
+    bn0 = bns[0]
+    sizes = [b.num_features for b in bns]
+    weight = torch.cat([b.weight for b in bns]) if bn0.affine else None
+    bias = torch.cat([b.bias for b in bns]) if bn0.affine else None
+    if scale is not None:
+        per_channel = scale.repeat_interleave(torch.tensor(sizes, device=scale.device), output_size=sum(sizes)) \
+            if len(set(sizes)) > 1 else scale.repeat_interleave(sizes[0])
+        weight = per_channel if weight is None else per_channel * weight
+        bias = None if bias is None else per_channel * bias
+    if not bn0.track_running_stats:
+        return F.batch_norm(y, None, None, weight, bias, True, 0.0, bn0.eps)
+    rm = torch.cat([b.running_mean for b in bns])
+    rv = torch.cat([b.running_var for b in bns])
+    y = F.batch_norm(y, rm, rv, weight, bias, training, bn0.momentum, bn0.eps)
+    if training:
+        with torch.no_grad():
+            for b, m, v in zip(bns, rm.split(sizes), rv.split(sizes)):
+                b.running_mean.copy_(m)
+                b.running_var.copy_(v)
+                b.num_batches_tracked += 1
+    return y
+
+
+def cat_params(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``torch.cat(tensors)`` that skips the copy for a single tensor."""
+    return tensors[0] if len(tensors) == 1 else torch.cat(list(tensors))
