@@ -51,6 +51,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -125,6 +126,7 @@ class BatchedDarts:
         self.sgd = torch.optim.SGD(self.trainable, lr=c.w_lr, momentum=c.w_momentum,
                                    weight_decay=c.w_weight_decay, nesterov=c.w_nesterov)
         self.epoch = 0
+        self.steps = 0  # weight steps taken (``WeightTrainer.steps``)
         self._loss = vmap(self._seed_loss)
 
     @property
@@ -179,6 +181,7 @@ class BatchedDarts:
         if self.config.grad_clip > 0:
             self._clip([p.grad for p in params if p.grad is not None], self.config.grad_clip)
         self.sgd.step()
+        self.steps += 1
         return {**_metrics("train", logits_t, train[1], loss_t), **_metrics("valid", logits_v, valid[1], loss_v)}
 
     def _clip(self, grads: list[torch.Tensor], max_norm: float) -> None:
@@ -199,6 +202,61 @@ class BatchedDarts:
         """Each seed's argmax architecture (``Darts.current_architecture``)."""
         probs = {k: v.detach() for k, v in self.mix(self.alpha).items()}
         return [self.space.discretize({g: p[i] for g, p in probs.items()}) for i in range(self.k)]
+
+    def load_from(self, opts: Sequence[Any]) -> None:
+        """Take seed ``i``'s whole state from ``opts[i]``, a ``Darts`` optimizer of that seed.
+
+        Supernet parameters and buffers, logits, Adam and SGD-momentum state and the step
+        counter: a batch can start from separate runs' checkpoints (the ones ``write_to`` wrote).
+        """
+        self._check_opts(opts)
+        with torch.no_grad():
+            for i, opt in enumerate(opts):
+                sd = opt.supernet.state_dict()
+                for n, t in {**self.params, **self.buffers}.items():
+                    t[i].copy_(sd[n])
+                for k, a in self.alpha.items():
+                    a[i].copy_(opt.alpha.tensors()[k])
+        for k, a in self.alpha.items():
+            states = [o.adam.state.get(o.alpha.tensors()[k], {}) for o in opts]
+            if states[0]:
+                self.adam.state[a] = {n: (v.clone() if n == "step" else torch.stack([st[n] for st in states]))
+                                      for n, v in states[0].items()}
+        bufs = [o.weights.momentum_buffers() for o in opts]
+        for j, p in enumerate(self.trainable):
+            if bufs[0][j] is not None:
+                self.sgd.state[p] = {"momentum_buffer": torch.stack([b[j] for b in bufs])}
+        self.steps = opts[0].weights.steps
+
+    def write_to(self, opts: Sequence[Any]) -> None:
+        """Inverse of ``load_from``: seed ``i``'s state into ``opts[i]`` (then its ``state_dict`` is a
+        standard DARTS checkpoint and its ``select`` / curvature see the batched search's state)."""
+        self._check_opts(opts)
+        for st, opt in zip(self.unstack(), opts):
+            opt.supernet.load_state_dict(st.supernet)
+            with torch.no_grad():
+                for k, a in opt.alpha.tensors().items():
+                    a.copy_(st.alpha[k])
+        for k, a in self.alpha.items():
+            state = self.adam.state.get(a, {})
+            for i, o in enumerate(opts):
+                if state:
+                    o.adam.state[o.alpha.tensors()[k]] = {n: (v.clone() if n == "step" else v[i].clone())
+                                                         for n, v in state.items()}
+        for j, p in enumerate(self.trainable):
+            buf = self.sgd.state.get(p, {}).get("momentum_buffer")
+            for i, o in enumerate(opts):
+                if buf is not None:
+                    o.weights.opt.state[o.weights.params[j]] = {"momentum_buffer": buf[i].clone()}
+        for o in opts:
+            o.weights.steps = self.steps
+
+    def _check_opts(self, opts: Sequence[Any]) -> None:
+        if len(opts) != self.k:
+            raise ValueError(f"expected {self.k} optimizers (one per seed), got {len(opts)}")
+        for o in opts:
+            if len(o.weights.params) != len(self.trainable):
+                raise ValueError("optimizer's supernet does not match the batched supernet")
 
     def unstack(self) -> list[SeedState]:
         """Per-seed supernet ``state_dict`` (loadable into a fresh supernet) and logits, detached copies."""

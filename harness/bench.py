@@ -109,31 +109,43 @@ def _make_optimizer(case: BenchCase, device: torch.device, steps: int, fused: bo
     return opt
 
 
-def _time_steps(opt, case: BenchCase, device: torch.device, steps: int, warmup: int,
-                g: torch.Generator) -> float:
-    """Median wall seconds of ``steps`` optimizer steps after ``warmup`` untimed ones."""
-    times = []
-    for i in range(steps + warmup):
-        tb, vb = _batch(case, g, device), _batch(case, g, device)
-        t = _timed(lambda: opt.step(tb, vb), device)
-        if i >= warmup:
-            times.append(t)
-    return statistics.median(times)
+def time_case(case: BenchCase, device: torch.device, steps: int, warmup: int,
+              modes: tuple[str, ...] = MODES) -> dict[str, dict]:
+    """Median step time of ``case`` per mode (see the module docstring), modes timed in alternation.
 
-
-def time_case(case: BenchCase, device: torch.device, steps: int, warmup: int, mode: str = "default") -> dict:
-    """Median step time of ``case`` in ``mode`` (see the module docstring); {} when the supernet has no loop path."""
+    Every mode steps its own optimizer (same seed) on the same batches, one step each in turn,
+    so a load change on the machine hits all modes alike. A mode whose supernet has no loop
+    path is left out.
+    """
     from harness.optimizers.parts.darts_grad import reference_gradients
 
-    opt = _make_optimizer(case, device, steps + warmup, fused=mode == "default")
-    if opt is None:
-        return {}
-    if device.type == "cuda":
+    opts = {m: _make_optimizer(case, device, steps + warmup, fused=m == "default") for m in modes}
+    opts = {m: o for m, o in opts.items() if o is not None}
+    g = torch.Generator(device=device).manual_seed(0)
+    times: dict[str, list[float]] = {m: [] for m in opts}
+    for i in range(steps + warmup):
+        tb, vb = _batch(case, g, device), _batch(case, g, device)
+        for m, opt in opts.items():
+            with reference_gradients(opt.supernet.parameters() if m == "eager" else ()):
+                t = _timed(lambda: opt.step(tb, vb), device)
+            if i >= warmup:
+                times[m].append(t)
+    out = {}
+    for m in opts:
+        med = statistics.median(times[m])
+        out[m] = {"seconds_per_step": med, "epoch_seconds_estimate": med * 390}
+    if device.type == "cuda":  # peak memory of the default path alone
+        del opts
+        torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
-    with reference_gradients(opt.supernet.parameters() if mode == "eager" else ()):
-        med = _time_steps(opt, case, device, steps, warmup, torch.Generator(device=device).manual_seed(0))
-    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-    return {"seconds_per_step": med, "epoch_seconds_estimate": med * 390, "peak_memory_mib": peak}
+        opt = _make_optimizer(case, device, 2)
+        for _ in range(2):
+            opt.step(_batch(case, g, device), _batch(case, g, device))
+        torch.cuda.synchronize(device)
+        out["default"]["peak_memory_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        out["default"]["peak_memory_mib"] = None
+    return out
 
 
 def time_batched_seeds(case: BenchCase, device: torch.device, steps: int, warmup: int, k: int) -> dict:
@@ -173,10 +185,10 @@ def run_bench(device: str = "cpu", quick: bool = True, steps: int = 5, warmup: i
     dev = torch.device(device)
     rows = []
     for case in cases(quick):
-        t = {mode: time_case(case, dev, steps, warmup, mode) for mode in MODES}
+        t = time_case(case, dev, steps, warmup)
         row = {**asdict(case), "case": "default_vs_eager", "device": str(dev),
                **{f"default_{k}": v for k, v in t["default"].items()}}
-        if t["eager"]:
+        if "eager" in t:
             d, lp, e = (t[m]["seconds_per_step"] for m in MODES)
             row.update(loop_seconds_per_step=lp, eager_seconds_per_step=e, speedup_vs_eager=e / d,
                        fused_speedup=lp / d, arch_only_grads_speedup=e / lp)

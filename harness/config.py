@@ -55,6 +55,10 @@ class RunConfig:
         compile: ``torch.compile`` mode of the supernet (``off``, default; see ``COMPILE_MODES``).
             Meant for GPUs (``reduce-overhead`` captures CUDA graphs); on a CPU the compile takes
             minutes. Curvature evaluations run eagerly.
+        batch_seeds: Step this config's seeds together in one process (``harness.batched_run``:
+            their parameters stacked and ``vmap``-ed; first-order DARTS only). Each seed still gets
+            its own run directory; results equal separate runs within float tolerance, not bitwise,
+            which is why the flag is part of the run id.
     """
 
     space: str = "s5"
@@ -81,14 +85,16 @@ class RunConfig:
     precision: str = "fp32"
     channels_last: bool = False
     compile: str = "off"
+    batch_seeds: bool = False
 
     def __post_init__(self) -> None:
         if self.compile not in COMPILE_MODES:
             raise ConfigError(f"compile must be one of {COMPILE_MODES}, got {self.compile!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if not isinstance(self.channels_last, bool):
-            raise ConfigError(f"channels_last must be true or false, got {self.channels_last!r}")
+        for name in ("channels_last", "batch_seeds"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.eigen_every, int) or self.eigen_every < 0:
             raise ConfigError(f"eigen_every must be a non-negative integer, got {self.eigen_every!r}")
         for name in ("epochs", "batch_size", "select_batches", "eigen_batches"):

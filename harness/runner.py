@@ -19,6 +19,7 @@ import math
 import platform
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,22 @@ from search_spaces.io import atomic_write_json, atomic_write_text
 
 BASE_COLUMNS = ["epoch", "wall_seconds", "arch", "train_loss", "train_acc", "valid_loss", "valid_acc",
                 "gt_valid_acc", "gt_test_acc", "test_regret"]
+
+
+@dataclass
+class LiveRun:
+    """A run in progress: what ``SearchRun.prepare`` built and restored."""
+
+    net_config: Any
+    supernet: torch.nn.Module
+    opt: Any
+    train_s: Any
+    valid_s: Any
+    steps: int
+    fixed: list[tuple[torch.Tensor, torch.Tensor]]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    start: int = 0
+    elapsed: float = 0.0
 
 
 class RunExistsError(UserError):
@@ -92,6 +109,8 @@ class SearchRun:
         self.space = get_space(config.space)
         make_config(config.optimizer, config.optimizer_config)  # fail on bad names/keys before any work
         self.gt = GroundTruth.create(config, self.space)
+        #: Seeds this run is stepped with (``harness.batched_run``); None for a separate run.
+        self.batched_with: list[int] | None = None
 
     # -- public ---------------------------------------------------------
     @property
@@ -121,6 +140,34 @@ class SearchRun:
 
     def _run_locked(self, splits) -> dict[str, Any]:
         c = self.config
+        if c.batch_seeds:  # a batched config run alone: a batch of one seed, same arithmetic
+            from harness.batched_run import BatchedSearch
+
+            return BatchedSearch([self]).run_locked(splits)[0]
+        live = self.prepare(splits)
+        opt, train_s, valid_s = live.opt, live.train_s, live.valid_s
+        status, reason = "finished", None
+        for epoch in range(live.start, c.epochs):
+            t0 = time.perf_counter()
+            opt.on_epoch_start(epoch)
+            sums: dict[str, torch.Tensor] = {}
+            for _ in range(live.steps):
+                with step_precision(self.device, c.precision):
+                    out = opt.step(train_s.next(), valid_s.next())
+                for k, v in out.items():
+                    sums[k] = sums[k] + v.detach() if k in sums else v.detach().clone()
+            row = self.end_epoch(live, epoch, sums, time.perf_counter() - t0)
+            save_checkpoint(self.dir / "checkpoint.pt", self.checkpoint_state(live, epoch))
+            self.progress(_progress_line(c, epoch, row))
+            reason = _divergence(row, opt)
+            if reason:
+                status = "diverged"
+                break
+        return self.finish(live, status, reason)
+
+    def prepare(self, splits) -> LiveRun:
+        """Build supernet, streams and optimizer; restore the checkpoint or write ``config.json``."""
+        c = self.config
         net_cfg = self.space.default_config().with_overrides(
             channels=c.channels, depth=c.depth, track_running_stats=c.track_running_stats,
             num_classes=splits.num_classes, in_channels=splits.in_channels, input_size=splits.input_size,
@@ -139,10 +186,7 @@ class SearchRun:
         opt = create_optimizer(c.optimizer, self.space, supernet, c.optimizer_config,
                                epochs=c.epochs, steps_per_epoch=steps, seed=c.seed)
         fixed = _fixed_batches(splits, c.batch_size, max(c.select_batches, c.eigen_batches))
-        eval_batches = fixed[: c.select_batches]
-
-        rows: list[dict[str, Any]] = []
-        start, elapsed = 0, 0.0
+        live = LiveRun(net_cfg, supernet, opt, train_s, valid_s, steps, fixed)
         ckpt = self.dir / "checkpoint.pt"
         if ckpt.exists():
             try:
@@ -153,49 +197,46 @@ class SearchRun:
             train_s.load_state_dict(state["train_stream"])
             valid_s.load_state_dict(state["valid_stream"])
             torch.set_rng_state(state["torch_rng"])
-            rows, start, elapsed = state["rows"], state["epoch"] + 1, state["elapsed"]
-            self._write_trajectory(rows)
+            live.rows, live.start, live.elapsed = state["rows"], state["epoch"] + 1, state["elapsed"]
+            self._write_trajectory(live.rows)
         else:
             self._write_config(net_cfg, opt, steps, splits)
+        return live
 
-        status, reason = "finished", None
-        for epoch in range(start, c.epochs):
-            t0 = time.perf_counter()
-            opt.on_epoch_start(epoch)
-            sums: dict[str, torch.Tensor] = {}
-            for _ in range(steps):
-                with step_precision(self.device, c.precision):
-                    out = opt.step(train_s.next(), valid_s.next())
-                for k, v in out.items():
-                    sums[k] = sums[k] + v.detach() if k in sums else v.detach().clone()
-            extra = opt.on_epoch_end(epoch)
-            arch = opt.select(eval_batches)
-            elapsed += time.perf_counter() - t0
-            # measurement, not search: kept out of wall_seconds; never overrides an optimizer's own value
-            if c.eigen_every and "dominant_eigenvalue" not in extra:
-                from harness.curvature import dominant_eigenvalue_column
+    def end_epoch(self, live: LiveRun, epoch: int, sums: dict[str, torch.Tensor], seconds: float) -> dict[str, Any]:
+        """Selection, optional curvature, the trajectory row (written); ``seconds``: the epoch's steps."""
+        c, opt = self.config, live.opt
+        t0 = time.perf_counter()
+        extra = opt.on_epoch_end(epoch)
+        arch = opt.select(live.fixed[: c.select_batches])
+        live.elapsed += seconds + time.perf_counter() - t0
+        # measurement, not search: kept out of wall_seconds; never overrides an optimizer's own value
+        if c.eigen_every and "dominant_eigenvalue" not in extra:
+            from harness.curvature import dominant_eigenvalue_column
 
-                due = (epoch + 1) % c.eigen_every == 0
-                extra["dominant_eigenvalue"] = (dominant_eigenvalue_column(opt, fixed[: c.eigen_batches])
-                                                if due else math.nan)
-            row = self._row(epoch, elapsed, arch, sums, steps, extra)
-            rows.append(row)
-            self._write_trajectory(rows)
-            save_checkpoint(ckpt, {"optimizer": opt.state_dict(), "train_stream": train_s.state_dict(),
-                                   "valid_stream": valid_s.state_dict(), "torch_rng": torch.get_rng_state(),
-                                   "rows": rows, "epoch": epoch, "elapsed": elapsed})
-            self.progress(_progress_line(c, epoch, row))
-            reason = _divergence(row, opt)
-            if reason:
-                status = "diverged"
-                break
-        final = self._final(rows, status, reason, elapsed)
+            due = (epoch + 1) % c.eigen_every == 0
+            extra["dominant_eigenvalue"] = (dominant_eigenvalue_column(opt, live.fixed[: c.eigen_batches])
+                                            if due else math.nan)
+        row = self._row(epoch, live.elapsed, arch, sums, live.steps, extra)
+        live.rows.append(row)
+        self._write_trajectory(live.rows)
+        return row
+
+    def checkpoint_state(self, live: LiveRun, epoch: int) -> dict[str, Any]:
+        """What ``checkpoint.pt`` holds after ``epoch``."""
+        return {"optimizer": live.opt.state_dict(), "train_stream": live.train_s.state_dict(),
+                "valid_stream": live.valid_s.state_dict(), "torch_rng": torch.get_rng_state(),
+                "rows": live.rows, "epoch": epoch, "elapsed": live.elapsed}
+
+    def finish(self, live: LiveRun, status: str, reason: str | None) -> dict[str, Any]:
+        """Write the trained supernet and ``final.json``, drop the checkpoint; returns ``final.json``."""
+        final = self._final(live.rows, status, reason, live.elapsed)
         from harness.correlate import save_supernet
 
         # the trained supernet outlives the checkpoint, for `harness correlate`
-        save_supernet(self.dir, supernet, opt)
+        save_supernet(self.dir, live.supernet, live.opt)
         atomic_write_json(self.dir / "final.json", final)
-        ckpt.unlink(missing_ok=True)  # the trajectory and final.json hold the results
+        (self.dir / "checkpoint.pt").unlink(missing_ok=True)  # the trajectory and final.json hold the results
         return json.loads((self.dir / "final.json").read_text())
 
     # -- internals ------------------------------------------------------
@@ -227,6 +268,7 @@ class SearchRun:
                 "search_split_sizes": {"train": int(len(splits.search_train[1])),
                                        "valid": int(len(splits.search_valid[1]))},
                 "device": str(self.device),
+                **({"batched_with_seeds": self.batched_with} if self.batched_with is not None else {}),
             },
             "versions": {"python": platform.python_version(), "torch": torch.__version__,
                          "numpy": np.__version__, "harness": _harness_version()},

@@ -55,13 +55,15 @@ def _parse_set(items: tuple[str, ...]) -> dict:
 @click.option("--compile", "compile_mode", default="off", show_default=True,
               type=click.Choice(["off", "default", "reduce-overhead", "max-autotune"]),
               help="torch.compile the supernet (for GPUs; reduce-overhead adds CUDA graphs).")
+@click.option("--batch-seeds", is_flag=True,
+              help="Step the seeds of each optimizer together in one process (first-order DARTS; see README).")
 @click.option("--set", "overrides", multiple=True, help="Optimizer config override KEY=VALUE (JSON value).")
 @click.option("--out", default="results/runs", show_default=True, type=click.Path(file_okay=False))
 @click.option("--resume", is_flag=True, help="Continue unfinished runs from their last checkpoint.")
 @click.option("--no-summary", is_flag=True, help="Skip the summary table and plot.")
 def run_cmd(space, optimizers, dataset, data_dir, benchmark, benchmark_file, benchmark_dataset, benchmark_epochs,
             seeds, epochs, batch_size, channels, depth, track_running_stats, subset, device, eigen_every, precision,
-            channels_last, compile_mode, overrides, out, resume, no_summary) -> None:
+            channels_last, compile_mode, batch_seeds, overrides, out, resume, no_summary) -> None:
     """Run searches (default: DARTS and RS-ws on S5/digits, 3 seeds) and summarise them."""
     from harness.runner import SearchRun
 
@@ -78,13 +80,22 @@ def run_cmd(space, optimizers, dataset, data_dir, benchmark, benchmark_file, ben
                             epochs=epochs, batch_size=batch_size, channels=channels, depth=depth,
                             track_running_stats=track_running_stats, subset=subset, device=device,
                             eigen_every=eigen_every, precision=precision, channels_last=channels_last,
-                            compile=compile_mode)
+                            compile=compile_mode, batch_seeds=batch_seeds)
             runs.append(SearchRun(cfg, out, progress=_progress_printer()))
-    for r in runs:
-        was_finished = r.finished
-        final = r.run(resume=resume)
-        tag = "already finished, kept" if was_finished else final["status"]
-        click.echo(f"{r.dir}: {tag}; test acc {_fmt(final.get('gt_test_acc'))}, regret {_fmt(final.get('test_regret'))}")
+    groups = [[r for r in runs if r.config.optimizer == name] for name in optimizers] if batch_seeds \
+        else [[r] for r in runs]
+    if batch_seeds:
+        from harness.batched_run import BatchedSearch, check_batchable
+
+        for g in groups:
+            check_batchable(g)
+    for g in groups:
+        was_finished = [r.finished for r in g]
+        finals = BatchedSearch(g).run(resume=resume) if batch_seeds else [g[0].run(resume=resume)]
+        for r, done, final in zip(g, was_finished, finals):
+            tag = "already finished, kept" if done else final["status"]
+            click.echo(f"{r.dir}: {tag}; test acc {_fmt(final.get('gt_test_acc'))}, "
+                       f"regret {_fmt(final.get('test_regret'))}")
     if not no_summary:
         _summary([r.dir for r in runs], Path(out))
 
