@@ -17,6 +17,10 @@ of each, an epoch estimate for the CIFAR-10 search split (25k/25k, batch 64
 
 ``speedup_vs_eager`` = eager / default; ``fused_speedup`` = loop / default and
 ``arch_only_grads_speedup`` = eager / loop split it into the two techniques.
+The modes step in alternation on the same batches, and each ratio is the
+median over steps of the two modes' times of the same step, so that changes
+of the machine's speed during the run cancel (the medians of the times are
+reported too and need not divide to the ratio).
 Timings are for the machine it runs on; nothing here is a test.
 
 Two more cases (rows with ``case`` set; the rows above have
@@ -133,7 +137,11 @@ def time_case(case: BenchCase, device: torch.device, steps: int, warmup: int,
     out = {}
     for m in opts:
         med = statistics.median(times[m])
-        out[m] = {"seconds_per_step": med, "epoch_seconds_estimate": med * 390}
+        out[m] = {"seconds_per_step": med, "epoch_seconds_estimate": med * 390,
+                  # paired with the default's time of the same step: drifts of the machine's speed cancel
+                  "over_default": statistics.median(t / d for t, d in zip(times[m], times["default"])),
+                  "over_loop": (statistics.median(t / d for t, d in zip(times[m], times["loop"]))
+                                if "loop" in times else None)}
     if device.type == "cuda":  # peak memory of the default path alone
         del opts
         torch.cuda.empty_cache()
@@ -189,9 +197,10 @@ def run_bench(device: str = "cpu", quick: bool = True, steps: int = 5, warmup: i
         row = {**asdict(case), "case": "default_vs_eager", "device": str(dev),
                **{f"default_{k}": v for k, v in t["default"].items()}}
         if "eager" in t:
-            d, lp, e = (t[m]["seconds_per_step"] for m in MODES)
-            row.update(loop_seconds_per_step=lp, eager_seconds_per_step=e, speedup_vs_eager=e / d,
-                       fused_speedup=lp / d, arch_only_grads_speedup=e / lp)
+            row.update(loop_seconds_per_step=t["loop"]["seconds_per_step"],
+                       eager_seconds_per_step=t["eager"]["seconds_per_step"],
+                       speedup_vs_eager=t["eager"]["over_default"], fused_speedup=t["loop"]["over_default"],
+                       arch_only_grads_speedup=t["eager"]["over_loop"])
         rows.append(row)
     nb201 = next(c for c in cases(quick) if c.space == "nb201" and c.optimizer == "darts")
     if batched_k > 0:
