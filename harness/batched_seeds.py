@@ -34,12 +34,13 @@ detached ``softmax(alpha)``. Why it is the same computation per seed:
   and its logits come from a generator seeded ``k + GENERATOR_OFFSET``, exactly as
   ``harness.runner`` and ``SearchOptimizer`` do for a separate run.
 
-Nothing in the NB-201 supernet needed a workaround: the fused path (one
-convolution over the concatenated kernels of all edges leaving a node, BN
-over the concatenation) has only shape-static control flow, and ``_coef``'s
-``dim()`` test sees the per-seed ``[6, 5]`` weights as unbatched.
-The DARTS-cell supernets run unchanged under ``vmap`` too (S1 is tested; its
-depthwise convolution is a custom autograd function with a generated vmap rule).
+Nothing in the supernets needed a workaround: the fused mixed ops have only
+shape-static control flow, and their ``w.dim()`` test sees the per-seed
+``[rows, options]`` weights as unbatched, so the weights fold into BN as in a
+separate run. NB-201 and S1 (DARTS cell: grouped depthwise convolutions, a
+custom autograd function with a generated vmap rule) are tested. A forward
+that draws random numbers (S4's ``noise``) is refused by ``vmap``.
+
 Limitations: first order only (the unrolled second-order gradient mutates
 the weights in place around three extra backward passes; not done here),
 no ``active`` (sparse) path, and a parameter unused by the forward gets a

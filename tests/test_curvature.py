@@ -121,3 +121,12 @@ def test_config_is_validated():
         EigenConfig(method="power", k=2)
     with pytest.raises(ConfigError):
         EigenConfig(tol=0.0)
+
+
+def test_cost_benchmark_runs_and_reports_steps():
+    from harness.curvature import benchmark
+
+    r = benchmark("s1", "darts", channels=4, depth=3, input_size=8, batch_size=8, steps=1, evaluations=2,
+                  steps_between=1, config=EigenConfig(max_iter=4))
+    assert r["arch_params"] == 56 and 0 < r["cold_hvps"] <= 4 and r["step_seconds"] > 0
+    assert r["cold_steps"] == pytest.approx(r["cold_seconds"] / r["step_seconds"])
