@@ -100,8 +100,9 @@ class BatchedSearch:
     def _search(self, runs: list[SearchRun], lives: list[LiveRun], idx: list[int]) -> dict[int, dict[str, Any]]:
         c, space = runs[0].config, runs[0].space
         bd = BatchedDarts(space, lives[0].net_config, [r.config.seed for r in runs], lives[0].opt.config,
-                          epochs=c.epochs, steps_per_epoch=lives[0].steps, device=runs[0].device)
-        bd.load_from([lv.opt for lv in lives])
+                          epochs=c.epochs, steps_per_epoch=lives[0].steps, device=runs[0].device,
+                          supernets=[lv.supernet for lv in lives])
+        bd.load_from([lv.opt for lv in lives])  # logits, Adam / SGD state and step count (restored ones too)
         active = list(range(len(runs)))
         out: dict[int, dict[str, Any]] = {}
         for epoch in range(lives[0].start, c.epochs):
@@ -136,6 +137,7 @@ class BatchedSearch:
 
 
 def _stack(batches: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    # one device-side copy of the K batches per step: vmap needs them in one tensor
     return torch.stack([b[0] for b in batches]), torch.stack([b[1] for b in batches])
 
 

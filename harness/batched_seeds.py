@@ -94,13 +94,15 @@ class BatchedDarts:
         darts_config: Hyperparameters (default ``DartsConfig()``, ``order`` must be 1).
         epochs, steps_per_epoch: As for ``create_optimizer`` (the cosine schedule uses ``epochs``).
         device: Where the stacked state lives.
+        supernets: The seeds' already built supernets (their state is copied into the stack);
+            None builds them, seed ``k``'s after ``torch.manual_seed(k)``.
 
-    Building reseeds torch's global RNG (``torch.manual_seed(seed)`` per seed), as a run does.
+    Building the supernets reseeds torch's global RNG (``torch.manual_seed(seed)`` per seed), as a run does.
     """
 
     def __init__(self, space: SearchSpace, supernet_config: SupernetConfig, seeds: Sequence[int],
                  darts_config: DartsConfig | None = None, *, epochs: int = 1, steps_per_epoch: int = 1,
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", supernets: Sequence[torch.nn.Module] | None = None) -> None:
         c = darts_config if darts_config is not None else DartsConfig()
         if c.order != 1:
             raise ConfigError(f"BatchedDarts implements first-order DARTS only, got order={c.order}")
@@ -109,10 +111,13 @@ class BatchedDarts:
         self.space, self.config, self.seeds = space, c, list(seeds)
         self.epochs, self.steps_per_epoch = epochs, steps_per_epoch
         self.device = torch.device(device)
-        nets, alphas = [], []
+        if supernets is not None and len(supernets) != len(self.seeds):
+            raise ConfigError(f"{len(supernets)} supernets for {len(self.seeds)} seeds")
+        nets, alphas = list(supernets or []), []
         for s in self.seeds:
-            torch.manual_seed(s)
-            nets.append(space.build_supernet(supernet_config).to(self.device))
+            if supernets is None:
+                torch.manual_seed(s)
+                nets.append(space.build_supernet(supernet_config).to(self.device))
             gen = torch.Generator(device=self.device).manual_seed(s + GENERATOR_OFFSET)
             alphas.append(ArchParameters(space, c.init_std, gen, self.device).tensors())
         self.params, self.buffers = stack_module_state(nets)

@@ -35,9 +35,15 @@ Two more cases (rows with ``case`` set; the rows above have
 - ``eigen``: one cold dominant-eigenvalue evaluation (default Lanczos
   settings, 2 validation batches as the runner's default ``eigen_batches``)
   on the S1 DARTS-space supernet, timed by ``harness.curvature.benchmark``
-  against the mean search step of the same optimizer: ``eigen_seconds``,
+  against the median search step of the same optimizer: ``eigen_seconds``,
   ``eigen_hvps``, ``eigen_step_seconds`` and ``eigen_in_steps`` (that
   function's clock: CPU time on a CPU, wall time on a GPU).
+- ``kernels``: two choices inside the fused NB-201 path, forward + backward
+  in milliseconds at the first stage's shape (batch, C, 32 x 32; a source
+  node with three outgoing edges): 3x3 average pooling by the native kernel
+  against the box-sum depthwise conv (``pool_native_ms``, ``pool_box_ms``),
+  and the edges' 1x1 kernels padded into the 3x3 convolution against a
+  separate 1x1 convolution (``conv_padded_ms``, ``conv_split_ms``).
 """
 
 from __future__ import annotations
@@ -188,6 +194,33 @@ def time_eigen(case: BenchCase, device: torch.device, steps: int, num_batches: i
             "eigen_batches": num_batches, "eigen_step_seconds": r["step_seconds"]}
 
 
+def time_kernels(case: BenchCase, device: torch.device, reps: int = 10) -> dict:
+    """Median fwd + bwd milliseconds of the pooling and 1x1-kernel choices (module docstring, ``kernels``)."""
+    import torch.nn.functional as F
+
+    from search_spaces.depthwise import avg_pool_3x3
+
+    g = torch.Generator(device=device).manual_seed(0)
+    c, edges = case.channels, 3
+    x = torch.randn(case.batch, c, 32, 32, generator=g, device=device, requires_grad=True)
+    w3 = torch.randn(edges * c, c, 3, 3, generator=g, device=device, requires_grad=True)
+    w1 = torch.randn(edges * c, c, 1, 1, generator=g, device=device, requires_grad=True)
+
+    def padded() -> torch.Tensor:
+        return F.conv2d(x, torch.cat([w3, F.pad(w1, (1, 1, 1, 1))]), padding=1)
+
+    def split() -> torch.Tensor:
+        return torch.cat([F.conv2d(x, w3, padding=1), F.conv2d(x, w1)], dim=1)
+
+    fns = {"pool_native_ms": lambda: F.avg_pool2d(x, 3, 1, 1, count_include_pad=False),
+           "pool_box_ms": lambda: avg_pool_3x3(x), "conv_padded_ms": padded, "conv_split_ms": split}
+    out = {}
+    for name, fn in fns.items():
+        times = [_timed(lambda: fn().sum().backward(), device) for _ in range(reps + 2)][2:]
+        out[name] = 1e3 * statistics.median(times)
+    return out
+
+
 def run_bench(device: str = "cpu", quick: bool = True, steps: int = 5, warmup: int = 2,
               out: str | Path | None = None, batched_k: int = 4) -> list[dict]:
     dev = torch.device(device)
@@ -206,6 +239,7 @@ def run_bench(device: str = "cpu", quick: bool = True, steps: int = 5, warmup: i
     if batched_k > 0:
         rows.append({**asdict(nb201), "case": "batched_seeds", "device": str(dev),
                      **time_batched_seeds(nb201, dev, steps, warmup, batched_k)})
+    rows.append({**asdict(nb201), "case": "kernels", "device": str(dev), **time_kernels(nb201, dev)})
     s1 = next((c for c in cases(quick) if c.space == "s1"), None)
     if s1 is not None:
         rows.append({**asdict(s1), "case": "eigen", "device": str(dev), **time_eigen(s1, dev, steps)})

@@ -133,10 +133,12 @@ def deterministic_supernet(supernet: nn.Module) -> Iterator[None]:
                 b.copy_(buffers[k])
 
 
-def arch_hessian_operator(optimizer, batches: Sequence[Batch]) -> tuple[list[torch.Tensor], Hvp]:
+def arch_hessian_operator(optimizer, batches: Sequence[Batch],
+                          primitive_bn: bool = True) -> tuple[list[torch.Tensor], Hvp]:
     """Logit tensors and the Hessian-vector product of the mean validation loss over ``batches``.
 
-    Must be used inside ``deterministic_supernet(optimizer.supernet)``.
+    Must be used inside ``deterministic_supernet(optimizer.supernet)``. ``primitive_bn``: build the
+    graph with batch norm from primitive ops (``harness.double_backward_bn``; same Hessian, cheaper products).
     """
     alpha = dict(optimizer.arch_parameters())
     if not alpha:
@@ -147,7 +149,7 @@ def arch_hessian_operator(optimizer, batches: Sequence[Batch]) -> tuple[list[tor
     params = [p if p.requires_grad else p.detach().requires_grad_(True) for p in alpha.values()]
     named = dict(zip(alpha.keys(), params))
     total = 0.0
-    with primitive_batch_norm():  # its double backward is the cheaper one (harness.double_backward_bn)
+    with primitive_batch_norm() if primitive_bn else contextlib.nullcontext():
         for x, y in batches:
             total = total + F.cross_entropy(optimizer.supernet(x, mix(named)), y)
     _, hvp = make_hvp(total / len(batches), params)
@@ -272,7 +274,7 @@ def benchmark(space: str = "s1", optimizer: str = "darts-2nd", channels: int = 1
     for _ in range(steps):
         timed_step()
     # untimed, like the warm-up step: the first double backward of a process sets up its kernels and
-    # buffers once (about 7 CPU s on S3 at protocol size), which a search pays once, not per evaluation
+    # buffers once (round 0 of ``compare_batch_norm``), which a search pays once, not per evaluation
     dominant_eigenvalue(opt, valid, dataclasses.replace(config, max_iter=2))
     tracker, runs = CurvatureTracker(config), []  # runs[0] starts cold (random vector), the others warm
     for _ in range(evaluations):
@@ -290,6 +292,38 @@ def benchmark(space: str = "s1", optimizer: str = "darts-2nd", channels: int = 1
             "warm_hvps": warm_h, "cold_steps": runs[0][0] / step_s, "warm_steps": warm_s / step_s}
 
 
+def compare_batch_norm(space: str = "s3", channels: int = 16, depth: int = 8, batch_size: int = 64,
+                       repeats: int = 3, products: int = 3, seed: int = 0) -> list[dict[str, float]]:
+    """CPU seconds of building the product graph and of one product (median of ``products``), with
+    PyTorch's batch norm and with ``harness.double_backward_bn``'s, alternating ``repeats`` times
+    in one process (the first round also pays the process's one-time set-up)."""
+    from harness.optimizers import create_optimizer, supernet_overrides
+    from search_spaces import get_space
+
+    torch.manual_seed(seed)
+    sp = get_space(space)
+    cfg = sp.default_config().with_overrides(channels=channels, depth=depth, input_size=32, in_channels=3,
+                                             num_classes=10, **supernet_overrides("darts-2nd"))
+    opt = create_optimizer("darts-2nd", sp, sp.build_supernet(cfg), epochs=1, steps_per_epoch=1, seed=seed)
+    batch = (torch.randn(batch_size, 3, 32, 32), torch.randint(0, 10, (batch_size,)))
+    out = []
+    for r in range(repeats):
+        for primitive in (False, True):
+            with deterministic_supernet(opt.supernet):
+                t0 = time.process_time()
+                params, hvp = arch_hessian_operator(opt, [batch], primitive_bn=primitive)
+                graph = time.process_time() - t0
+                v = torch.randn(sum(p.numel() for p in params), dtype=torch.float64)
+                times = []
+                for _ in range(products):
+                    t0 = time.process_time()
+                    hvp(v)
+                    times.append(time.process_time() - t0)
+            out.append({"round": r, "batch_norm": "primitive" if primitive else "pytorch",
+                        "graph_seconds": graph, "product_seconds": statistics.median(times)})
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m harness.curvature``: print the cost of one evaluation in search steps."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -299,7 +333,13 @@ def main(argv: list[str] | None = None) -> None:
                           ("evaluations", 5), ("num-batches", 1)):
         p.add_argument(f"--{name}", type=int, default=default)
     p.add_argument("--tol", type=float, default=1e-2)
+    p.add_argument("--compare-batch-norm", action="store_true",
+                   help="instead: product and graph cost with PyTorch's vs the primitive batch norm")
     a = p.parse_args(argv)
+    if a.compare_batch_norm:
+        for row in compare_batch_norm(a.space, a.channels, a.depth, a.batch_size):
+            print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+        return
     r = benchmark(a.space, a.optimizer, a.channels, a.depth, a.input_size, a.batch_size, a.steps, a.evaluations,
                   config=EigenConfig(method=a.method, tol=a.tol, num_batches=a.num_batches), device=a.device)
     print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()))

@@ -2,12 +2,11 @@
 
 A Hessian-vector product differentiates the backward pass once more.
 PyTorch's fused batch-norm backward has a dedicated double backward that
-runs a long chain of full-size element-wise products and reductions: on the
-S3 supernet at protocol size it was 46 % of a product's CPU time
-(``torch.profiler``, ``NativeBatchNormBackwardBackward0``). Written as
-``var_mean``, subtraction, ``rsqrt`` and products, autograd's double backward
-is cheaper (about 35 % less for the batch-norm part on a 64 x 64 x 32 x 32
-tensor, a microbenchmark). The values are the same batch norm (tested).
+runs a long chain of full-size element-wise products and reductions.
+Written as ``var_mean``, subtraction, ``rsqrt`` and products, autograd's
+double backward is cheaper; building the graph costs more, once per
+evaluation (``python -m harness.curvature --space s3 --compare-batch-norm``
+times both). The values are the same batch norm (tested).
 
 ``primitive_batch_norm()`` is a ``TorchFunctionMode``: within it every
 ``F.batch_norm`` call (``nn.BatchNorm2d`` modules and the fused supernet

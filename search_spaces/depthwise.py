@@ -96,10 +96,10 @@ def avg_pool_3x3(x: torch.Tensor, stride: int = 1) -> torch.Tensor:
     """3x3 average pool, padding 1, padding excluded from the count: ``[..., C, H, W] -> [..., C, H', W']``.
 
     Equals ``F.avg_pool2d(x, 3, stride, 1, count_include_pad=False)``. On the
-    CPU that kernel is slow (about 4x a depthwise conv of the same shape, fwd +
-    bwd, C=8 at 32x32: ``python -m harness bench`` case "pool"), so there the
-    pool is a box-sum depthwise conv divided by each position's count of
-    in-image pixels; elsewhere the native kernel is used.
+    CPU that kernel is slower than a depthwise conv of the same shape
+    (``harness bench``'s ``kernels`` row times both), so there the pool is a
+    box-sum depthwise conv divided by each position's count of in-image
+    pixels; elsewhere the native kernel is used.
     """
     if x.device.type != "cpu":
         return F.avg_pool2d(x, 3, stride, 1, count_include_pad=False)

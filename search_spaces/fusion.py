@@ -21,18 +21,19 @@ def concat_batch_norm(y: torch.Tensor, bns: Sequence[nn.BatchNorm2d], scale: tor
     """``cat_i(scale[i] * bns[i](y_i))`` for the channel blocks ``y_i`` of ``y``, in one BN call.
 
     Args:
-        y: ``[B, sum_i C_i, H, W]``, block ``i`` normalised by ``bns[i]`` (all with the same
-            ``affine``, ``track_running_stats``, ``eps`` and ``momentum``).
+        y: ``[B, m * C, H, W]``, block ``i`` normalised by ``bns[i]`` (all with ``C`` features and the
+            same ``affine``, ``track_running_stats``, ``eps`` and ``momentum``).
         scale: ``[len(bns)]`` output factors, or None.
         training: The module's mode (batch statistics, running-statistics update).
     """
     bn0 = bns[0]
     sizes = [b.num_features for b in bns]
+    if len(set(sizes)) > 1:
+        raise ValueError(f"concat_batch_norm expects equal block sizes, got {sizes}")
     weight = torch.cat([b.weight for b in bns]) if bn0.affine else None
     bias = torch.cat([b.bias for b in bns]) if bn0.affine else None
     if scale is not None:
-        per_channel = scale.repeat_interleave(torch.tensor(sizes, device=scale.device), output_size=sum(sizes)) \
-            if len(set(sizes)) > 1 else scale.repeat_interleave(sizes[0])
+        per_channel = scale.repeat_interleave(sizes[0])
         weight = per_channel if weight is None else per_channel * weight
         bias = None if bias is None else per_channel * bias
     if not bn0.track_running_stats:
@@ -52,3 +53,20 @@ def concat_batch_norm(y: torch.Tensor, bns: Sequence[nn.BatchNorm2d], scale: tor
 def cat_params(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     """``torch.cat(tensors)`` that skips the copy for a single tensor."""
     return tensors[0] if len(tensors) == 1 else torch.cat(list(tensors))
+
+
+_INDEX_CACHE: dict[tuple, torch.Tensor] = {}
+
+
+def select_weights(w: torch.Tensor, entries: Sequence[tuple[int, int]]) -> torch.Tensor:
+    """``[w[e, k] for (e, k) in entries]`` as one ``[len(entries)]`` tensor of ``w [E, K]``.
+
+    The flat indices live on ``w``'s device, cached per (entries, shape, device), so a step
+    copies no index list from the host.
+    """
+    key = (tuple(entries), tuple(w.shape), w.device)
+    idx = _INDEX_CACHE.get(key)
+    if idx is None:
+        idx = torch.tensor([e * w.shape[-1] + k for e, k in entries], device=w.device)
+        _INDEX_CACHE[key] = idx
+    return w.reshape(-1).index_select(0, idx)

@@ -78,3 +78,23 @@ def test_weights_restored_after_unrolling():
                             [torch.ones_like(p) for p in net.parameters()])
     for a, b in zip(before, net.parameters()):
         torch.testing.assert_close(a, b.detach(), rtol=0, atol=0)
+
+
+def test_reference_gradients_mode_computes_weight_gradients_and_the_same_arch_gradient():
+    """``harness bench``'s eager reference: the weights' gradients are computed too; the result is unchanged."""
+    net = ToySupernet()
+    loss_fn = darts_grad.cross_entropy_loss(net, lambda a: {k: torch.softmax(v, -1) for k, v in a.items()})
+    g = torch.Generator().manual_seed(1)
+    alpha = {"cell": torch.randn(2, 3, generator=g, dtype=torch.float64, requires_grad=True)}
+    batch = (torch.randn(6, 5, generator=g, dtype=torch.float64), torch.randint(0, 3, (6,), generator=g))
+    computed = []
+    hook = net.head.register_hook(lambda grad: computed.append(grad))
+    _, _, plain = darts_grad.first_order(loss_fn, alpha, batch)
+    assert computed == []  # architecture-only: no weight gradient is formed
+    with darts_grad.reference_gradients(net.parameters()):
+        _, _, ref = darts_grad.first_order(loss_fn, alpha, batch)
+    hook.remove()
+    assert len(computed) == 1
+    torch.testing.assert_close(ref["cell"], plain["cell"], rtol=0, atol=0)
+    _, _, after = darts_grad.first_order(loss_fn, alpha, batch)  # the mode ends with its context
+    assert len(computed) == 1 and torch.equal(after["cell"], plain["cell"])

@@ -31,6 +31,10 @@ def bench_cmd(device: str, quick: bool, steps: int, json_out: str) -> None:
             click.echo(f"{r['space']} {r['optimizer']}: {r['batched_k']} seeds batched "
                        f"{r['batched_seconds_per_step']:.4f} s/step, one seed {r['single_seconds_per_step']:.4f} s/step, "
                        f"batched/single {r['batched_over_single']:.2f}")
+        elif r.get("case") == "kernels":
+            click.echo(f"kernels (fwd+bwd ms): avg pool native {r['pool_native_ms']:.2f} / box-sum conv "
+                       f"{r['pool_box_ms']:.2f}; 1x1 kernels padded into the 3x3 conv {r['conv_padded_ms']:.2f} / "
+                       f"separate 1x1 conv {r['conv_split_ms']:.2f}")
         elif r.get("case") == "eigen":
             click.echo(f"{r['space']} {r['optimizer']}: one eigenvalue evaluation {r['eigen_seconds']:.2f} s "
                        f"({r['eigen_hvps']} HVPs) = {r['eigen_in_steps']:.1f} search steps")

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from search_spaces.depthwise import avg_pool_3x3, depthwise_conv2d
-from search_spaces.fusion import cat_params, concat_batch_norm
+from search_spaces.fusion import cat_params, concat_batch_norm, select_weights
 
 Acc = list  # per intermediate node: the running sum of its incoming edges (tensor) or None
 
@@ -41,7 +41,8 @@ def fused_cell(cell: nn.Module, states: list[torch.Tensor], w: torch.Tensor,
     ``w``: ``[E, K]`` or ``[B, E, K]`` mixing weights (edge normalisation already folded in).
     """
     steps = cell.spec.steps
-    template = cell._zeros(states[1])  # an intermediate node's shape: [B, C, H', W']
+    s = 2 if cell.reduction else 1
+    template = states[1][:, :, ::s, ::s].mul(0.0)  # an intermediate node's shape, [B, C, H', W'], zeros
     noise = _draw_noise(cell, states, template, active)
     acc: Acc = [None] * steps
     for src in range(steps + 1):  # the last node feeds no edge
@@ -60,12 +61,12 @@ def _ops_of(cell: nn.Module, e: int, active: Sequence[int] | None) -> Sequence[i
 
 def _draw_noise(cell, states, template, active) -> dict[tuple[int, int], torch.Tensor]:
     out = {}
-    for node in range(cell.spec.steps):
-        for e in cell.node_edges[node]:
-            src = cell.spec.edges[e][1]
-            for k in _ops_of(cell, e, active):
-                if cell.names[e][k] == "noise":
-                    out[(e, k)] = cell.edges[e][k](states[src] if src < 2 else template)
+    # the loop's order: node by node, each node's incoming edges in edge order
+    for e in sorted(range(len(cell.spec.edges)), key=lambda e: cell.spec.edges[e][0]):
+        src = cell.spec.edges[e][1]
+        for k in _ops_of(cell, e, active):
+            if cell.names[e][k] == "noise":
+                out[(e, k)] = cell.edges[e][k](states[src] if src < 2 else template)
     return out
 
 
@@ -101,11 +102,11 @@ def _source(cell, h: torch.Tensor, src: int, w: torch.Tensor, active, acc: Acc, 
                 _add(acc, n, _coef(w, e, k) * h)
             continue
         mods = [cell.edges[e][k] for e, k in members]
-        scale = w[[e for e, _ in members], [k for _, k in members]] if shared else None
+        scale = select_weights(w, members) if shared else None
         if name in ("max_pool_3x3", "avg_pool_3x3"):
-            y = _pools(cell, h, name, stride, mods, scale)
-            if _shared_pool_bn(mods):
-                for (e, k), n in zip(members, node_of):  # one unscaled output common to all members
+            y, common = _pools(cell, h, name, stride, mods, scale)
+            if common:  # one unscaled output for all members
+                for (e, k), n in zip(members, node_of):
                     _add(acc, n, _coef(w, e, k) * y)
                 continue
         else:
@@ -152,17 +153,12 @@ def _factorized_reduces(cell, relu_x: torch.Tensor, mods: list[nn.Module], scale
 
 
 def _pools(cell, h: torch.Tensor, name: str, stride: int, mods: list[nn.Module],
-           scale: torch.Tensor | None) -> torch.Tensor:
-    """Search-model pooling ops (pool -> BN) of m edges: ``[B, m * C, H', W']``, or ``[B, C, H', W']``
-    (unscaled, shared by all) when their BNs compute the same function of the same input."""
+           scale: torch.Tensor | None) -> tuple[torch.Tensor, bool]:
+    """Search-model pooling ops (pool -> BN) of m edges: ``([B, m * C, H', W'], False)``, or
+    ``([B, C, H', W'], True)``, one unscaled output common to all, when their BNs compute the same
+    function (batch statistics, no affine parameters: the search default)."""
     pooled = (F.max_pool2d(h, 3, stride, 1) if name == "max_pool_3x3" else avg_pool_3x3(h, stride))
     bns = [mod[1] for mod in mods]
-    if _shared_pool_bn(mods):
-        return F.batch_norm(pooled, None, None, None, None, True, 0.0, bns[0].eps)
-    return concat_batch_norm(_repeat(pooled, len(mods)), bns, scale, cell.training)
-
-
-def _shared_pool_bn(mods: list[nn.Module]) -> bool:
-    """The pool ops' BNs all compute the same function: batch statistics, no affine parameters."""
-    bn = mods[0][1]
-    return not bn.affine and not bn.track_running_stats
+    if not bns[0].affine and not bns[0].track_running_stats:
+        return F.batch_norm(pooled, None, None, None, None, True, 0.0, bns[0].eps), True
+    return concat_batch_norm(_repeat(pooled, len(mods)), bns, scale, cell.training), False

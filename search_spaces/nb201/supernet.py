@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from search_spaces.depthwise import avg_pool_3x3 as fast_avg_pool_3x3
-from search_spaces.fusion import cat_params, concat_batch_norm
+from search_spaces.fusion import cat_params, concat_batch_norm, select_weights
 from search_spaces.nb201.ops import ReLUConvBN, Skeleton, avg_pool_3x3
 from search_spaces.nb201.space import EDGES, OPS
 from search_spaces.space import SupernetConfig
@@ -134,7 +134,7 @@ class SearchCell(nn.Module):
                 continue
             relu_h = F.relu(h) if relu_h is None else relu_h
             mods = [self.edges[e].conv3 if kind == CONV3 else self.edges[e].conv1 for e in group]
-            y = self._conv_bn(relu_h, mods, w[group, kind] if shared else None)
+            y = self._conv_bn(relu_h, mods, select_weights(w, [(e, kind) for e in group]) if shared else None)
             for e, y_e in zip(group, y.split(self.c, dim=1)):
                 t = EDGES[e][0]
                 acc[t] = acc[t] + (y_e if shared else self._coef(w, e, kind) * y_e)

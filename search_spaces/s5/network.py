@@ -44,7 +44,6 @@ class Cell(nn.Module):
         # what search_spaces.darts.fused reads: the same cell as the DARTS-spec S5, written as data
         self.spec, self.reduction, self.fused = S5_SPEC, reduction, True
         self.names = [OPS for _ in EDGES]
-        self.node_edges = [[e for e, (n, _) in enumerate(S5_SPEC.edges) if n == node] for node in range(S5_SPEC.steps)]
         self.edges = nn.ModuleList()
         for e, (_, src) in enumerate(EDGES):
             stride = 2 if reduction and src in ("k-2", "k-1") else 1
@@ -69,10 +68,6 @@ class Cell(nn.Module):
                 acc = acc + (y if edge_norm is None else edge_norm[e] * y)
             nodes[target] = acc
         return torch.cat([nodes["n0"], nodes["n1"]], dim=1)
-
-    def _zeros(self, h: torch.Tensor) -> torch.Tensor:
-        s = 2 if self.reduction else 1
-        return h[:, :, ::s, ::s].mul(0.0)
 
     def _partial_edge(self, e: int, h: torch.Tensor, w: torch.Tensor, active) -> torch.Tensor:
         # PC-DARTS: mix ops on C/K channels, bypass the rest (max-pooled on reduction), shuffle
