@@ -60,6 +60,18 @@ class _DepthwiseConv(torch.autograd.Function):
         return gx, gw, None, None, None, None
 
 
+def _apply(x: torch.Tensor, w: torch.Tensor, stride: _Pair, padding: _Pair, dilation: _Pair,
+           groups: int) -> torch.Tensor:
+    """``_DepthwiseConv`` under autocast as autocast runs a convolution: inputs cast to the autocast
+    dtype first (its backward runs outside autocast, so saved tensors and gradients must agree)."""
+    dev = x.device.type
+    if torch.is_autocast_enabled(dev):
+        dt = torch.get_autocast_dtype(dev)
+        with torch.autocast(dev, enabled=False):
+            return _DepthwiseConv.apply(x.to(dt), w.to(dt), stride, padding, dilation, groups)
+    return _DepthwiseConv.apply(x, w, stride, padding, dilation, groups)
+
+
 class DepthwiseConv2d(nn.Conv2d):
     """``nn.Conv2d(c, c, k, stride, padding, dilation, groups=c, bias=False)``, same parameters and init.
 
@@ -70,13 +82,13 @@ class DepthwiseConv2d(nn.Conv2d):
         super().__init__(channels, channels, kernel, stride, padding, dilation=dilation, groups=channels, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _DepthwiseConv.apply(x, self.weight, self.stride, self.padding, self.dilation, self.groups)
+        return _apply(x, self.weight, self.stride, self.padding, self.dilation, self.groups)
 
 
 def depthwise_conv2d(x: torch.Tensor, w: torch.Tensor, stride: int = 1, padding: int = 1,
                      dilation: int = 1) -> torch.Tensor:
     """Functional depthwise conv (``w [C * m, 1, k, k]``, channel multiplier ``m``) with the cheap double backward."""
-    return _DepthwiseConv.apply(x, w, (stride, stride), (padding, padding), (dilation, dilation), x.shape[-3])
+    return _apply(x, w, (stride, stride), (padding, padding), (dilation, dilation), x.shape[-3])
 
 
 _POOL_CACHE: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}

@@ -75,3 +75,20 @@ def test_vmap_over_stacked_weights() -> None:
         w = ws[i].clone().requires_grad_()
         F.conv2d(x[i], w, None, 2, 1, 1, 4).square().sum().backward()
         assert_close(gw[i], w.grad)
+
+
+def test_bf16_autocast_forward_and_backward_like_a_convolution():
+    """Under autocast the custom conv computes in bfloat16 as ``nn.Conv2d`` does, and its backward runs."""
+    from search_spaces.depthwise import avg_pool_3x3
+
+    torch.manual_seed(0)
+    conv, ref = DepthwiseConv2d(4, 3, 1, 1), torch.nn.Conv2d(4, 4, 3, 1, 1, groups=4, bias=False)
+    ref.weight.data.copy_(conv.weight.data)
+    x = torch.randn(2, 4, 8, 8, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y, y_ref = conv(x), ref(x)
+        pooled = avg_pool_3x3(x)
+    assert y.dtype == y_ref.dtype == torch.bfloat16
+    torch.testing.assert_close(y, y_ref)
+    gx, gw = torch.autograd.grad((y.float() ** 2).sum() + pooled.float().sum(), [x, conv.weight])
+    assert gx.dtype == x.dtype and gw.dtype == conv.weight.dtype

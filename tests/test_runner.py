@@ -105,8 +105,9 @@ def test_channels_last_gives_the_same_trajectory(tmp_path):
     torch.testing.assert_close(torch.tensor(b[cols].to_numpy()), torch.tensor(a[cols].to_numpy()), atol=1e-3, rtol=1e-3)
 
 
-def test_bf16_autocast_runs_and_stays_close_to_fp32(tmp_path):
-    ref, low = _cfg(epochs=2), _cfg(epochs=2, precision="bf16")
+@pytest.mark.parametrize("space", ["nb201", "s5"])  # s5: the DARTS cell's custom depthwise conv and pooling
+def test_bf16_autocast_runs_and_stays_close_to_fp32(space, tmp_path):
+    ref, low = _cfg(epochs=2, space=space), _cfg(epochs=2, precision="bf16", space=space)
     SearchRun(ref, tmp_path).run()
     final = SearchRun(low, tmp_path).run()
     assert final["status"] == "finished"
