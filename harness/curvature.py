@@ -39,13 +39,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.double_backward_bn import primitive_batch_norm
+from harness.double_backward import cheap_double_backward
 from harness.eigensolvers import EigenResult, Hvp, exact_hessian, lanczos, power_iteration
 from search_spaces.errors import ConfigError
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 METHODS = ("lanczos", "power", "exact")
+
+#: How batch norm and ReLU are recorded in the product graph (``harness.double_backward``): the default
+#: hand-derived double backward, autograd on primitive BN ops, or PyTorch's own kernels.
+GRAPH_OPS = {
+    "closed-form": cheap_double_backward,
+    "closed-form-bn": lambda: cheap_double_backward(relu=False),
+    "primitive-bn": lambda: cheap_double_backward("primitive", relu=False),
+    "pytorch": contextlib.nullcontext,
+}
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,11 @@ class EigenConfig:
         guard: Lanczos only: extra Ritz values that must also converge (to ``GUARD_FACTOR * tol``, see
             ``harness.eigensolvers``) before stopping,
             so that a start vector nearly orthogonal to the top eigenvector cannot end on the second one.
+        warm_guard: ``guard`` of a warm-started evaluation. A warm start's failure is ending on the
+            previous top eigenvalue after two crossed, now the second: one guard value, which must converge
+            too, catches it (on RobustDARTS's logged S1 Hessians: no miss in 4,680 warm evaluations with
+            one guard, none with two, 30 with none; ``python -m harness.lanczos_check``). A random start
+            can lie almost orthogonal to the top eigenvector by chance: two guards.
     """
 
     method: str = "lanczos"
@@ -72,14 +86,15 @@ class EigenConfig:
     num_batches: int = 1
     warm_start: bool = True
     guard: int = 2
+    warm_guard: int = 1
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ConfigError(f"EigenConfig.method must be one of {METHODS}, got {self.method!r}")
         if self.k < 1 or self.max_iter < 1 or self.num_batches < 1:
             raise ConfigError("EigenConfig: k, max_iter and num_batches must be >= 1")
-        if self.guard < 0:
-            raise ConfigError(f"EigenConfig.guard must be >= 0, got {self.guard}")
+        if self.guard < 0 or self.warm_guard < 0:
+            raise ConfigError(f"EigenConfig.guard and warm_guard must be >= 0, got {self.guard}, {self.warm_guard}")
         if self.method == "power" and self.k != 1:
             raise ConfigError("EigenConfig: power iteration computes only k=1")
         if not 0.0 < self.tol < 1.0:
@@ -134,11 +149,12 @@ def deterministic_supernet(supernet: nn.Module) -> Iterator[None]:
 
 
 def arch_hessian_operator(optimizer, batches: Sequence[Batch],
-                          primitive_bn: bool = True) -> tuple[list[torch.Tensor], Hvp]:
+                          graph_ops: str = "closed-form") -> tuple[list[torch.Tensor], Hvp]:
     """Logit tensors and the Hessian-vector product of the mean validation loss over ``batches``.
 
-    Must be used inside ``deterministic_supernet(optimizer.supernet)``. ``primitive_bn``: build the
-    graph with batch norm from primitive ops (``harness.double_backward_bn``; same Hessian, cheaper products).
+    Must be used inside ``deterministic_supernet(optimizer.supernet)``. ``graph_ops``: the forms of batch
+    norm and ReLU the graph is built with (a key of ``GRAPH_OPS``; the same Hessian, products of
+    different cost).
     """
     alpha = dict(optimizer.arch_parameters())
     if not alpha:
@@ -149,7 +165,7 @@ def arch_hessian_operator(optimizer, batches: Sequence[Batch],
     params = [p if p.requires_grad else p.detach().requires_grad_(True) for p in alpha.values()]
     named = dict(zip(alpha.keys(), params))
     total = 0.0
-    with primitive_batch_norm() if primitive_bn else contextlib.nullcontext():
+    with GRAPH_OPS[graph_ops]():
         for x, y in batches:
             total = total + F.cross_entropy(optimizer.supernet(x, mix(named)), y)
     _, hvp = make_hvp(total / len(batches), params)
@@ -157,13 +173,15 @@ def arch_hessian_operator(optimizer, batches: Sequence[Batch],
 
 
 def dominant_eigenvalue(optimizer, batches: Sequence[Batch], config: EigenConfig = EigenConfig(),
-                        v0: torch.Tensor | None = None, seed: int = 0) -> EigenResult:
+                        v0: torch.Tensor | None = None, seed: int = 0,
+                        graph_ops: str = "closed-form") -> EigenResult:
     """Top eigenvalue(s) of the validation-loss Hessian w.r.t. all architecture logits.
 
     Args:
         optimizer: A search optimizer with ``supernet`` and ``arch_parameters()``.
         batches: Validation batches ``(x [B, C, H, W], y [B])``; the first ``config.num_batches`` are used.
         v0: Warm-start vector ``[n]`` (e.g. the previous result's ``vectors[:, 0]``).
+        graph_ops: Forms of batch norm and ReLU in the product graph (``GRAPH_OPS``; same Hessian).
     """
     t0 = time.perf_counter()
     use = list(batches)[:config.num_batches]
@@ -172,7 +190,7 @@ def dominant_eigenvalue(optimizer, batches: Sequence[Batch], config: EigenConfig
     gen = torch.Generator().manual_seed(seed)
     # compiled graphs (``harness run --compile``) have no double backward: run this one eagerly
     with deterministic_supernet(sup), torch.compiler.set_stance("force_eager"):
-        params, hvp = arch_hessian_operator(optimizer, use)
+        params, hvp = arch_hessian_operator(optimizer, use, graph_ops)
         n = sum(p.numel() for p in params)
         if config.method == "exact":
             h = exact_hessian(hvp, n, dev)
@@ -182,7 +200,9 @@ def dominant_eigenvalue(optimizer, batches: Sequence[Batch], config: EigenConfig
         elif config.method == "power":
             res = power_iteration(hvp, n, config.tol, config.max_iter, v0, gen, dev)
         else:
-            res = lanczos(hvp, n, config.k, config.tol, config.max_iter, v0, gen, dev, config.guard)
+            warm = v0 is not None and v0.numel() == n and float(v0.norm()) > 0  # else a random start
+            guard = config.warm_guard if warm else config.guard
+            res = lanczos(hvp, n, config.k, config.tol, config.max_iter, v0, gen, dev, guard)
     res.seconds = time.perf_counter() - t0
     return res
 
@@ -274,7 +294,7 @@ def benchmark(space: str = "s1", optimizer: str = "darts-2nd", channels: int = 1
     for _ in range(steps):
         timed_step()
     # untimed, like the warm-up step: the first double backward of a process sets up its kernels and
-    # buffers once (round 0 of ``compare_batch_norm``), which a search pays once, not per evaluation
+    # buffers once (round 0 of ``compare_graph_ops``), which a search pays once, not per evaluation
     dominant_eigenvalue(opt, valid, dataclasses.replace(config, max_iter=2))
     tracker, runs = CurvatureTracker(config), []  # runs[0] starts cold (random vector), the others warm
     for _ in range(evaluations):
@@ -292,11 +312,11 @@ def benchmark(space: str = "s1", optimizer: str = "darts-2nd", channels: int = 1
             "warm_hvps": warm_h, "cold_steps": runs[0][0] / step_s, "warm_steps": warm_s / step_s}
 
 
-def compare_batch_norm(space: str = "s3", channels: int = 16, depth: int = 8, batch_size: int = 64,
-                       repeats: int = 3, products: int = 3, seed: int = 0) -> list[dict[str, float]]:
-    """CPU seconds of building the product graph and of one product (median of ``products``), with
-    PyTorch's batch norm and with ``harness.double_backward_bn``'s, alternating ``repeats`` times
-    in one process (the first round also pays the process's one-time set-up)."""
+def compare_graph_ops(space: str = "s3", channels: int = 16, depth: int = 8, batch_size: int = 64,
+                      repeats: int = 3, products: int = 3, seed: int = 0) -> list[dict[str, float]]:
+    """CPU seconds of building the product graph and of one product (median of ``products``) for each
+    of ``GRAPH_OPS``, alternating ``repeats`` times in one process (the first round also pays the
+    process's one-time set-up); and the largest relative difference of a product from PyTorch's."""
     from harness.optimizers import create_optimizer, supernet_overrides
     from search_spaces import get_space
 
@@ -306,21 +326,24 @@ def compare_batch_norm(space: str = "s3", channels: int = 16, depth: int = 8, ba
                                              num_classes=10, **supernet_overrides("darts-2nd"))
     opt = create_optimizer("darts-2nd", sp, sp.build_supernet(cfg), epochs=1, steps_per_epoch=1, seed=seed)
     batch = (torch.randn(batch_size, 3, 32, 32), torch.randint(0, 10, (batch_size,)))
-    out = []
+    n = sum(p.numel() for p in opt.arch_parameters().values())
+    v = torch.randn(n, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    out, reference = [], {}
     for r in range(repeats):
-        for primitive in (False, True):
+        for ops in reversed(GRAPH_OPS):  # PyTorch's first: the reference product
             with deterministic_supernet(opt.supernet):
                 t0 = time.process_time()
-                params, hvp = arch_hessian_operator(opt, [batch], primitive_bn=primitive)
+                _, hvp = arch_hessian_operator(opt, [batch], graph_ops=ops)
                 graph = time.process_time() - t0
-                v = torch.randn(sum(p.numel() for p in params), dtype=torch.float64)
                 times = []
                 for _ in range(products):
                     t0 = time.process_time()
-                    hvp(v)
+                    hv = hvp(v)
                     times.append(time.process_time() - t0)
-            out.append({"round": r, "batch_norm": "primitive" if primitive else "pytorch",
-                        "graph_seconds": graph, "product_seconds": statistics.median(times)})
+            ref = reference.setdefault(r, hv)
+            out.append({"round": r, "graph_ops": ops, "graph_seconds": graph,
+                        "product_seconds": statistics.median(times),
+                        "difference": float((hv - ref).norm() / ref.norm())})
     return out
 
 
@@ -333,11 +356,11 @@ def main(argv: list[str] | None = None) -> None:
                           ("evaluations", 5), ("num-batches", 1)):
         p.add_argument(f"--{name}", type=int, default=default)
     p.add_argument("--tol", type=float, default=1e-2)
-    p.add_argument("--compare-batch-norm", action="store_true",
-                   help="instead: product and graph cost with PyTorch's vs the primitive batch norm")
+    p.add_argument("--compare-graph-ops", action="store_true",
+                   help="instead: product and graph cost with each form of batch norm and ReLU (GRAPH_OPS)")
     a = p.parse_args(argv)
-    if a.compare_batch_norm:
-        for row in compare_batch_norm(a.space, a.channels, a.depth, a.batch_size):
+    if a.compare_graph_ops:
+        for row in compare_graph_ops(a.space, a.channels, a.depth, a.batch_size):
             print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
         return
     r = benchmark(a.space, a.optimizer, a.channels, a.depth, a.input_size, a.batch_size, a.steps, a.evaluations,

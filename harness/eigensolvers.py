@@ -59,9 +59,11 @@ def lanczos(hvp: Hvp, n: int, k: int = 1, tol: float = 1e-3, max_iter: int = 40,
     crossed), Lanczos first converges to the second one. On the 468 Hessians
     logged by RobustDARTS S1 searches (``python -m harness.lanczos_check``,
     10 random starts each) the plain rule missed by more than 1% in 30 of
-    4,680 warm and 9 of 4,680 cold evaluations (errors up to 26%); with the
-    default two guard values, in 0 warm and 1 cold (7.3%), at 8.0 and 8.6
-    products on average; ``guard=3`` missed none, at 9.8 products cold.
+    4,680 warm and 9 of 4,680 cold evaluations (errors up to 26%); with one
+    guard value in 0 warm (6.4 products on average) and 5 cold; with two in
+    0 warm and 1 cold (7.3%), at 8.0 and 8.6 products; ``guard=3`` missed
+    none, at 9.8 products cold. ``EigenConfig`` uses two for random starts,
+    one for warm starts.
 
     Args:
         hvp: ``v [n] -> H v [n]`` (float64).

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     runs = load_runs(a.path)
     print(f"{sum(map(len, runs))} Hessians ({runs[0][0].shape[0]} x {runs[0][0].shape[0]}) in {len(runs)} runs")
-    for guard in sorted({0, 1, EigenConfig().guard, 3}):
+    for guard in sorted({0, 1, EigenConfig().guard, EigenConfig().warm_guard, 3}):
         for warm in (False, True):
             r = check(runs, guard, warm, a.seeds)
             print(f"guard={guard} {'warm' if warm else 'cold'}: {r['misses']} of {r['evaluations']} beyond "
