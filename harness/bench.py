@@ -38,6 +38,15 @@ Two more cases (rows with ``case`` set; the rows above have
   against the median search step of the same optimizer: ``eigen_seconds``,
   ``eigen_hvps``, ``eigen_step_seconds`` and ``eigen_in_steps`` (that
   function's clock: CPU time on a CPU, wall time on a GPU).
+- ``data``: the data side of one step (a training and a validation batch of
+  CIFAR-shaped uint8 images drawn from a 2,000-image pool, NB-201's CIFAR
+  augmentation): ``harness run``'s batches (pool held on the device, one
+  gather, batched crop / flip / normalise on the device) against the
+  reference pipeline's (pool in host memory, image by image pad, crop, flip,
+  to float and normalise as torchvision's transforms do, stacked as the
+  default collate does, then copied to the device): ``data_default_ms``,
+  ``data_reference_ms`` and ``data_speedup``. Both draw the same random
+  numbers and give the same batch (tested).
 - ``kernels``: two choices inside the fused NB-201 path, forward + backward
   in milliseconds at the first stage's shape (batch, C, 32 x 32; a source
   node with three outgoing edges): 3x3 average pooling by the native kernel
@@ -194,6 +203,59 @@ def time_eigen(case: BenchCase, device: torch.device, steps: int, num_batches: i
             "eigen_batches": num_batches, "eigen_step_seconds": r["step_seconds"]}
 
 
+#: Normalisation statistics of the ``data`` case (CIFAR-10's, as the reference code uses).
+_CIFAR_MEAN, _CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+
+
+def per_image_batch(pool: torch.Tensor, idx: torch.Tensor, spec, generator: torch.Generator,
+                    mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+    """The reference data step: images ``pool[idx]`` (uint8 ``[N, C, H, W]``) transformed one by one, stacked.
+
+    Draws the random numbers ``harness.data.augment.augment`` draws, in its order, so the result
+    equals ``augment_and_normalize(pool[idx], spec, generator, mean, std)`` -> ``[B, C, H, W]`` float32.
+    """
+    b, (c, h, w), p = len(idx), pool.shape[1:], spec.pad
+    oy = torch.randint(0, 2 * p + 1, (b,), generator=generator).tolist() if p else [0] * b
+    ox = torch.randint(0, 2 * p + 1, (b,), generator=generator).tolist() if p else [0] * b
+    flip = (torch.rand(b, generator=generator) < 0.5).tolist() if spec.flip else [False] * b
+    m, sd = torch.tensor(mean).view(-1, 1, 1), torch.tensor(std).view(-1, 1, 1)
+    out = []
+    for i, j in enumerate(idx.tolist()):
+        img = torch.nn.functional.pad(pool[j], (p, p, p, p))[:, oy[i]:oy[i] + h, ox[i]:ox[i] + w]
+        if flip[i]:
+            img = img.flip(-1)
+        out.append((img.float() / 255.0 - m) / sd)
+    return torch.stack(out)
+
+
+def time_data(case: BenchCase, device: torch.device, reps: int = 10, pool_size: int = 2000) -> dict:
+    """Median milliseconds of one step's two batches, ``harness run``'s way and the reference way (``data``)."""
+    from harness.data import augment_and_normalize, augment_spec
+
+    spec = augment_spec("cifar10")
+    g = torch.Generator().manual_seed(0)
+    host = torch.randint(0, 256, (pool_size, 3, 32, 32), generator=g, dtype=torch.uint8)
+    dev_pool = host.to(device)
+    gen_dev = torch.Generator(device=device).manual_seed(0)
+
+    def ours() -> None:
+        for _ in range(2):
+            idx = torch.randint(0, pool_size, (case.batch,), generator=gen_dev, device=device)
+            augment_and_normalize(dev_pool.index_select(0, idx), spec, gen_dev, _CIFAR_MEAN, _CIFAR_STD)
+
+    def reference() -> None:
+        for _ in range(2):
+            idx = torch.randint(0, pool_size, (case.batch,), generator=g)
+            per_image_batch(host, idx, spec, g, _CIFAR_MEAN, _CIFAR_STD).to(device)
+
+    out = {}
+    for name, fn in (("data_default_ms", ours), ("data_reference_ms", reference)):
+        times = [_timed(fn, device) for _ in range(reps + 2)][2:]
+        out[name] = 1e3 * statistics.median(times)
+    out["data_speedup"] = out["data_reference_ms"] / out["data_default_ms"]
+    return out
+
+
 def time_kernels(case: BenchCase, device: torch.device, reps: int = 10) -> dict:
     """Median fwd + bwd milliseconds of the pooling and 1x1-kernel choices (module docstring, ``kernels``)."""
     import torch.nn.functional as F
@@ -239,6 +301,7 @@ def run_bench(device: str = "cpu", quick: bool = True, steps: int = 5, warmup: i
     if batched_k > 0:
         rows.append({**asdict(nb201), "case": "batched_seeds", "device": str(dev),
                      **time_batched_seeds(nb201, dev, steps, warmup, batched_k)})
+    rows.append({**asdict(nb201), "case": "data", "device": str(dev), **time_data(nb201, dev)})
     rows.append({**asdict(nb201), "case": "kernels", "device": str(dev), **time_kernels(nb201, dev)})
     s1 = next((c for c in cases(quick) if c.space == "s1"), None)
     if s1 is not None:

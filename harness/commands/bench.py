@@ -31,6 +31,9 @@ def bench_cmd(device: str, quick: bool, steps: int, json_out: str) -> None:
             click.echo(f"{r['space']} {r['optimizer']}: {r['batched_k']} seeds batched "
                        f"{r['batched_seconds_per_step']:.4f} s/step, one seed {r['single_seconds_per_step']:.4f} s/step, "
                        f"batched/single {r['batched_over_single']:.2f}")
+        elif r.get("case") == "data":
+            click.echo(f"data (one step: 2 batches of {r['batch']}): batched on the device {r['data_default_ms']:.2f} ms, "
+                       f"per-image reference {r['data_reference_ms']:.2f} ms ({r['data_speedup']:.1f}x)")
         elif r.get("case") == "kernels":
             click.echo(f"kernels (fwd+bwd ms): avg pool native {r['pool_native_ms']:.2f} / box-sum conv "
                        f"{r['pool_box_ms']:.2f}; 1x1 kernels padded into the 3x3 conv {r['conv_padded_ms']:.2f} / "
