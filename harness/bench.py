@@ -203,10 +203,6 @@ def time_eigen(case: BenchCase, device: torch.device, steps: int, num_batches: i
             "eigen_batches": num_batches, "eigen_step_seconds": r["step_seconds"]}
 
 
-#: Normalisation statistics of the ``data`` case (CIFAR-10's, as the reference code uses).
-_CIFAR_MEAN, _CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
-
-
 def per_image_batch(pool: torch.Tensor, idx: torch.Tensor, spec, generator: torch.Generator,
                     mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
     """The reference data step: images ``pool[idx]`` (uint8 ``[N, C, H, W]``) transformed one by one, stacked.
@@ -214,7 +210,7 @@ def per_image_batch(pool: torch.Tensor, idx: torch.Tensor, spec, generator: torc
     Draws the random numbers ``harness.data.augment.augment`` draws, in its order, so the result
     equals ``augment_and_normalize(pool[idx], spec, generator, mean, std)`` -> ``[B, C, H, W]`` float32.
     """
-    b, (c, h, w), p = len(idx), pool.shape[1:], spec.pad
+    b, (h, w), p = len(idx), pool.shape[2:], spec.pad
     oy = torch.randint(0, 2 * p + 1, (b,), generator=generator).tolist() if p else [0] * b
     ox = torch.randint(0, 2 * p + 1, (b,), generator=generator).tolist() if p else [0] * b
     flip = (torch.rand(b, generator=generator) < 0.5).tolist() if spec.flip else [False] * b
@@ -230,9 +226,9 @@ def per_image_batch(pool: torch.Tensor, idx: torch.Tensor, spec, generator: torc
 
 def time_data(case: BenchCase, device: torch.device, reps: int = 10, pool_size: int = 2000) -> dict:
     """Median milliseconds of one step's two batches, ``harness run``'s way and the reference way (``data``)."""
-    from harness.data import augment_and_normalize, augment_spec
+    from harness.data import DATASETS, augment_and_normalize, augment_spec
 
-    spec = augment_spec("cifar10")
+    spec, info = augment_spec("cifar10"), DATASETS["cifar10"]
     g = torch.Generator().manual_seed(0)
     host = torch.randint(0, 256, (pool_size, 3, 32, 32), generator=g, dtype=torch.uint8)
     dev_pool = host.to(device)
@@ -241,12 +237,12 @@ def time_data(case: BenchCase, device: torch.device, reps: int = 10, pool_size: 
     def ours() -> None:
         for _ in range(2):
             idx = torch.randint(0, pool_size, (case.batch,), generator=gen_dev, device=device)
-            augment_and_normalize(dev_pool.index_select(0, idx), spec, gen_dev, _CIFAR_MEAN, _CIFAR_STD)
+            augment_and_normalize(dev_pool.index_select(0, idx), spec, gen_dev, info.mean, info.std)
 
     def reference() -> None:
         for _ in range(2):
             idx = torch.randint(0, pool_size, (case.batch,), generator=g)
-            per_image_batch(host, idx, spec, g, _CIFAR_MEAN, _CIFAR_STD).to(device)
+            per_image_batch(host, idx, spec, g, info.mean, info.std).to(device)
 
     out = {}
     for name, fn in (("data_default_ms", ours), ("data_reference_ms", reference)):

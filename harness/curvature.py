@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import dataclasses
 import math
 import statistics
@@ -40,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.double_backward import cheap_double_backward
-from harness.eigensolvers import EigenResult, Hvp, exact_hessian, lanczos, power_iteration
+from harness.eigensolvers import EigenResult, Hvp, exact_hessian, is_warm_start, lanczos, power_iteration
 from search_spaces.errors import ConfigError
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -200,8 +201,7 @@ def dominant_eigenvalue(optimizer, batches: Sequence[Batch], config: EigenConfig
         elif config.method == "power":
             res = power_iteration(hvp, n, config.tol, config.max_iter, v0, gen, dev)
         else:
-            warm = v0 is not None and v0.numel() == n and float(v0.norm()) > 0  # else a random start
-            guard = config.warm_guard if warm else config.guard
+            guard = config.warm_guard if is_warm_start(v0, n) else config.guard
             res = lanczos(hvp, n, config.k, config.tol, config.max_iter, v0, gen, dev, guard)
     res.seconds = time.perf_counter() - t0
     return res
@@ -316,7 +316,9 @@ def compare_graph_ops(space: str = "s3", channels: int = 16, depth: int = 8, bat
                       repeats: int = 3, products: int = 3, seed: int = 0) -> list[dict[str, float]]:
     """CPU seconds of building the product graph and of one product (median of ``products``) for each
     of ``GRAPH_OPS``, alternating ``repeats`` times in one process (the first round also pays the
-    process's one-time set-up); and the largest relative difference of a product from PyTorch's."""
+    process's one-time set-up); and each product's relative difference from PyTorch's float32 product
+    of the same round (``difference``) and from a float64 product (``from_float64``, PyTorch's ops on
+    a float64 copy of the supernet), which shows how much of the difference is float32 rounding."""
     from harness.optimizers import create_optimizer, supernet_overrides
     from search_spaces import get_space
 
@@ -328,6 +330,13 @@ def compare_graph_ops(space: str = "s3", channels: int = 16, depth: int = 8, bat
     batch = (torch.randn(batch_size, 3, 32, 32), torch.randint(0, 10, (batch_size,)))
     n = sum(p.numel() for p in opt.arch_parameters().values())
     v = torch.randn(n, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    exact = copy.deepcopy(opt)
+    exact.supernet.double()
+    for a in exact.arch_parameters().values():
+        a.data = a.data.double()
+    with deterministic_supernet(exact.supernet):
+        ref64 = arch_hessian_operator(exact, [(batch[0].double(), batch[1])], graph_ops="pytorch")[1](v)
+    del exact
     out, reference = [], {}
     for r in range(repeats):
         for ops in reversed(GRAPH_OPS):  # PyTorch's first: the reference product
@@ -343,7 +352,8 @@ def compare_graph_ops(space: str = "s3", channels: int = 16, depth: int = 8, bat
             ref = reference.setdefault(r, hv)
             out.append({"round": r, "graph_ops": ops, "graph_seconds": graph,
                         "product_seconds": statistics.median(times),
-                        "difference": float((hv - ref).norm() / ref.norm())})
+                        "difference": float((hv - ref).norm() / ref.norm()),
+                        "from_float64": float((hv - ref64).norm() / ref64.norm())})
     return out
 
 

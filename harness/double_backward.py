@@ -195,7 +195,7 @@ class _ReLU(torch.autograd.Function):
         return torch.ops.aten.threshold_backward(gy, y.detach(), 0)
 
 
-def relu_double_backward(x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+def relu_double_backward(x: torch.Tensor) -> torch.Tensor:
     """``F.relu`` (out of place) whose double backward creates no zero tensor for the input."""
     return _ReLU.apply(x)
 

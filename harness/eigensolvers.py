@@ -136,12 +136,17 @@ def _power(hvp, n, tol, max_iter, v0, generator, device, shift):
     return lam, v, max_iter, False
 
 
+def is_warm_start(v0: torch.Tensor | None, n: int) -> bool:
+    """Whether the solvers start from ``v0`` (a non-zero ``[n]`` vector) rather than a random vector."""
+    return v0 is not None and v0.numel() == n and float(v0.norm()) > 0
+
+
 def _start_vector(n: int, v0: torch.Tensor | None, generator: torch.Generator | None,
                   device: torch.device | str) -> torch.Tensor:
     g = generator if generator is not None else torch.Generator().manual_seed(0)
     rnd = torch.randn(n, generator=g, dtype=torch.float64)
     v = rnd
-    if v0 is not None and v0.numel() == n and float(v0.norm()) > 0:
+    if is_warm_start(v0, n):
         # a small random component keeps the start from being orthogonal to a new top eigenvector
         v = v0.detach().double().cpu().reshape(-1) / v0.norm() + 1e-3 * rnd / rnd.norm()
     return (v / v.norm()).to(device)

@@ -129,3 +129,14 @@ def test_curvature_hessian_is_the_same_for_every_graph_form(space):
               for ops in GRAPH_OPS}
     for ops, vals in values.items():
         assert vals == pytest.approx(values["pytorch"], rel=1e-4, abs=1e-6), ops
+
+
+def test_compare_graph_ops_rows_agree_with_pytorch_and_float64():
+    from harness.curvature import compare_graph_ops
+
+    rows = compare_graph_ops("s1", channels=4, depth=3, batch_size=4, repeats=1, products=1)
+    assert [r["graph_ops"] for r in rows] == list(reversed(GRAPH_OPS))
+    assert rows[0]["difference"] == 0.0
+    for r in rows:
+        assert r["graph_seconds"] > 0 and r["product_seconds"] > 0
+        assert r["difference"] < 1e-4 and r["from_float64"] < 1e-4, r

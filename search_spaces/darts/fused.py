@@ -41,15 +41,22 @@ def fused_cell(cell: nn.Module, states: list[torch.Tensor], w: torch.Tensor,
     ``w``: ``[E, K]`` or ``[B, E, K]`` mixing weights (edge normalisation already folded in).
     """
     steps = cell.spec.steps
-    s = 2 if cell.reduction else 1
-    template = states[1][:, :, ::s, ::s].mul(0.0)  # an intermediate node's shape, [B, C, H', W'], zeros
+    s, inp, made = 2 if cell.reduction else 1, states[1], []
+
+    def template() -> torch.Tensor:
+        # zeros of an intermediate node's shape [B, C, H', W'], made only for a node no edge reaches or for
+        # `noise` from an intermediate node (it reads the shape only)
+        if not made:
+            made.append(inp[:, :, ::s, ::s].mul(0.0))
+        return made[0]
+
     noise = _draw_noise(cell, states, template, active)
     acc: Acc = [None] * steps
     for src in range(steps + 1):  # the last node feeds no edge
         if src >= 2:
-            states.append(acc[src - 2] if acc[src - 2] is not None else template)
+            states.append(acc[src - 2] if acc[src - 2] is not None else template())
         _source(cell, states[src], src, w, active, acc, noise)
-    states.append(acc[steps - 1] if acc[steps - 1] is not None else template)
+    states.append(acc[steps - 1] if acc[steps - 1] is not None else template())
     return torch.cat(states[2:], dim=1)
 
 
@@ -66,7 +73,7 @@ def _draw_noise(cell, states, template, active) -> dict[tuple[int, int], torch.T
         src = cell.spec.edges[e][1]
         for k in _ops_of(cell, e, active):
             if cell.names[e][k] == "noise":
-                out[(e, k)] = cell.edges[e][k](states[src] if src < 2 else template)
+                out[(e, k)] = cell.edges[e][k](states[src] if src < 2 else template())
     return out
 
 
