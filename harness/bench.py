@@ -23,7 +23,7 @@ of the machine's speed during the run cancel (the medians of the times are
 reported too and need not divide to the ratio).
 Timings are for the machine it runs on; nothing here is a test.
 
-Two more cases (rows with ``case`` set; the rows above have
+More rows (with ``case`` set; the rows above have
 ``case="default_vs_eager"``):
 
 - ``batched_seeds``: K seeds of NB-201 DARTS (first order) stepped together by
@@ -47,20 +47,30 @@ Two more cases (rows with ``case`` set; the rows above have
   default collate does, then copied to the device): ``data_default_ms``,
   ``data_reference_ms`` and ``data_speedup``. Both draw the same random
   numbers and give the same batch (tested).
+- ``options``: NB-201 DARTS's default step plain (fp32) against the same
+  step with each of ``harness run``'s speed options, stepped in alternation:
+  ``channels_last``, ``bf16`` (autocast) and, on a GPU, ``compile``
+  (``reduce-overhead``: CUDA graphs): ``<option>_seconds_per_step`` and
+  ``<option>_over_fp32`` (below 1: the option is faster).
 - ``kernels``: two choices inside the fused NB-201 path, forward + backward
   in milliseconds at the first stage's shape (batch, C, 32 x 32; a source
   node with three outgoing edges): 3x3 average pooling by the native kernel
   against the box-sum depthwise conv (``pool_native_ms``, ``pool_box_ms``),
-  and the edges' 1x1 kernels padded into the 3x3 convolution against a
-  separate 1x1 convolution (``conv_padded_ms``, ``conv_split_ms``).
+  the edges' 1x1 kernels padded into the 3x3 convolution against a
+  separate 1x1 convolution (``conv_padded_ms``, ``conv_split_ms``), and that
+  1x1 convolution (with bias) by ``F.conv2d`` against
+  ``search_spaces.fusion.pointwise_conv2d``'s matrix product
+  (``conv1x1_native_ms``, ``conv1x1_matmul_ms``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -114,8 +124,13 @@ def _timed(fn, device: torch.device) -> float:
 MODES = ("default", "loop", "eager")
 
 
-def _make_optimizer(case: BenchCase, device: torch.device, steps: int, fused: bool = True):
-    """Seed-0 optimizer of the case at epoch 0; None when the supernet has no eager path to switch to."""
+def _make_optimizer(case: BenchCase, device: torch.device, steps: int, fused: bool = True,
+                    prepare: Callable[[torch.nn.Module], None] | None = None):
+    """Seed-0 optimizer of the case at epoch 0; None when the supernet has no eager path to switch to.
+
+    ``prepare`` changes the supernet in place before the optimizer takes its parameters, as
+    ``harness run`` does for ``--channels-last`` and ``--compile``.
+    """
     space = get_space(case.space)
     torch.manual_seed(0)
     net = space.build_supernet(_supernet_config(case)).to(device)
@@ -123,6 +138,8 @@ def _make_optimizer(case: BenchCase, device: torch.device, steps: int, fused: bo
         net.set_fused(fused)
     elif not fused:
         return None
+    if prepare is not None:
+        prepare(net)
     opt = create_optimizer(case.optimizer, space, net, epochs=1, steps_per_epoch=steps, seed=0)
     opt.on_epoch_start(0)
     return opt
@@ -193,6 +210,50 @@ def time_batched_seeds(case: BenchCase, device: torch.device, steps: int, warmup
             "batched_over_single": b / s, "default_seconds_per_step": b, "default_epoch_seconds_estimate": b * 390}
 
 
+def options_for(device: torch.device) -> tuple[str, ...]:
+    """The ``options`` row's variants: ``compile`` only on a GPU (an inductor compile takes minutes on a CPU)."""
+    return ("channels_last", "bf16", "compile") if device.type == "cuda" else ("channels_last", "bf16")
+
+
+def time_options(case: BenchCase, device: torch.device, steps: int, warmup: int,
+                 options: tuple[str, ...], compile_backend: str = "inductor") -> dict:
+    """The default step plain (fp32) and with each of ``harness run``'s speed options, in alternation.
+
+    Options: ``channels_last`` (``--channels-last``), ``bf16`` (``--precision bf16``: the step under
+    bfloat16 autocast) and ``compile`` (``--compile reduce-overhead`` on a GPU, which captures CUDA
+    graphs; ``default`` elsewhere). Compiling happens in the warm-up steps (at least 3, so that
+    CUDA graphs are recorded before timing).
+    """
+    from harness.runner import compile_supernet, step_precision
+
+    unknown = set(options) - {"channels_last", "bf16", "compile"}
+    if unknown:
+        raise ValueError(f"unknown options {sorted(unknown)}")
+    mode = "reduce-overhead" if device.type == "cuda" else "default"
+    prepare = {"channels_last": lambda net: net.to(memory_format=torch.channels_last),
+               "compile": lambda net: compile_supernet(net, mode, compile_backend)}
+    warmup = max(warmup, 3) if "compile" in options else warmup
+    opts = {"fp32": _make_optimizer(case, device, steps + warmup)}
+    opts.update({o: _make_optimizer(case, device, steps + warmup, prepare=prepare.get(o)) for o in options})
+    g = torch.Generator(device=device).manual_seed(0)
+    times: dict[str, list[float]] = {o: [] for o in opts}
+    for i in range(steps + warmup):
+        tb, vb = _batch(case, g, device), _batch(case, g, device)
+        for o, opt in opts.items():
+            ctx = step_precision(device, "bf16") if o == "bf16" else contextlib.nullcontext()
+            with ctx:
+                t = _timed(lambda: opt.step(tb, vb), device)
+            if i >= warmup:
+                times[o].append(t)
+    out = {"options": list(options), "fp32_seconds_per_step": statistics.median(times["fp32"])}
+    for o in options:
+        out[f"{o}_seconds_per_step"] = statistics.median(times[o])
+        out[f"{o}_over_fp32"] = statistics.median(t / b for t, b in zip(times[o], times["fp32"]))
+    if "compile" in options:
+        out["compile_mode"] = mode
+    return out
+
+
 def time_eigen(case: BenchCase, device: torch.device, steps: int, num_batches: int = 2) -> dict:
     """One cold dominant-eigenvalue evaluation in search steps, by ``harness.curvature.benchmark``."""
     from harness.curvature import EigenConfig, benchmark
@@ -257,33 +318,57 @@ def time_kernels(case: BenchCase, device: torch.device, reps: int = 10) -> dict:
     import torch.nn.functional as F
 
     from search_spaces.depthwise import avg_pool_3x3
+    from search_spaces.fusion import pointwise_conv2d
 
     g = torch.Generator(device=device).manual_seed(0)
     c, edges = case.channels, 3
     x = torch.randn(case.batch, c, 32, 32, generator=g, device=device, requires_grad=True)
     w3 = torch.randn(edges * c, c, 3, 3, generator=g, device=device, requires_grad=True)
     w1 = torch.randn(edges * c, c, 1, 1, generator=g, device=device, requires_grad=True)
+    b1 = torch.randn(edges * c, generator=g, device=device, requires_grad=True)
 
     def padded() -> torch.Tensor:
         return F.conv2d(x, torch.cat([w3, F.pad(w1, (1, 1, 1, 1))]), padding=1)
 
     def split() -> torch.Tensor:
-        return torch.cat([F.conv2d(x, w3, padding=1), F.conv2d(x, w1)], dim=1)
+        return torch.cat([F.conv2d(x, w3, padding=1), pointwise_conv2d(x, w1)], dim=1)
 
     fns = {"pool_native_ms": lambda: F.avg_pool2d(x, 3, 1, 1, count_include_pad=False),
-           "pool_box_ms": lambda: avg_pool_3x3(x), "conv_padded_ms": padded, "conv_split_ms": split}
+           "pool_box_ms": lambda: avg_pool_3x3(x), "conv_padded_ms": padded, "conv_split_ms": split,
+           # NB-201's search convs carry a bias (BN without affine parameters)
+           "conv1x1_native_ms": lambda: F.conv2d(x, w1, b1), "conv1x1_matmul_ms": lambda: pointwise_conv2d(x, w1, b1)}
     out = {}
     for name, fn in fns.items():
-        times = [_timed(lambda: fn().sum().backward(), device) for _ in range(reps + 2)][2:]
+        # a dense output gradient, as in a step (``.sum()``'s is a broadcast view, which some kernels copy)
+        gy = torch.randn(fn().shape, generator=g, device=device)
+        times = [_timed(lambda: fn().backward(gy), device) for _ in range(reps + 2)][2:]
         out[name] = 1e3 * statistics.median(times)
     return out
 
 
+def select_cases(quick: bool, only: tuple[str, ...] = ()) -> list[BenchCase]:
+    """The cases of ``cases(quick)`` named ``space/optimizer`` in ``only`` (all when empty).
+
+    Raises:
+        ValueError: a name that is no case, with the valid names.
+    """
+    all_cases = cases(quick)
+    names = {f"{c.space}/{c.optimizer}": c for c in all_cases}
+    unknown = [n for n in only if n not in names]
+    if unknown:
+        raise ValueError(f"unknown bench case(s) {unknown}; choose from {sorted(names)}")
+    return [c for c in all_cases if not only or f"{c.space}/{c.optimizer}" in only]
+
+
 def run_bench(device: str = "cpu", quick: bool = True, steps: int = 5, warmup: int = 2,
-              out: str | Path | None = None, batched_k: int = 4) -> list[dict]:
+              out: str | Path | None = None, batched_k: int = 4, only: tuple[str, ...] = ()) -> list[dict]:
+    """Every row of the module docstring; ``only`` (``space/optimizer`` names) restricts the
+    ``default_vs_eager`` cases, and the other rows run with the case they are measured on
+    (``batched_seeds``, ``data``, ``kernels``, ``options``: nb201/darts; ``eigen``: s1/darts)."""
     dev = torch.device(device)
     rows = []
-    for case in cases(quick):
+    chosen = select_cases(quick, only)
+    for case in chosen:
         t = time_case(case, dev, steps, warmup)
         row = {**asdict(case), "case": "default_vs_eager", "device": str(dev),
                **{f"default_{k}": v for k, v in t["default"].items()}}
@@ -293,13 +378,16 @@ def run_bench(device: str = "cpu", quick: bool = True, steps: int = 5, warmup: i
                        speedup_vs_eager=t["eager"]["over_default"], fused_speedup=t["loop"]["over_default"],
                        arch_only_grads_speedup=t["eager"]["over_loop"])
         rows.append(row)
-    nb201 = next(c for c in cases(quick) if c.space == "nb201" and c.optimizer == "darts")
-    if batched_k > 0:
-        rows.append({**asdict(nb201), "case": "batched_seeds", "device": str(dev),
-                     **time_batched_seeds(nb201, dev, steps, warmup, batched_k)})
-    rows.append({**asdict(nb201), "case": "data", "device": str(dev), **time_data(nb201, dev)})
-    rows.append({**asdict(nb201), "case": "kernels", "device": str(dev), **time_kernels(nb201, dev)})
-    s1 = next((c for c in cases(quick) if c.space == "s1"), None)
+    nb201 = next((c for c in chosen if c.space == "nb201" and c.optimizer == "darts"), None)
+    if nb201 is not None:
+        if batched_k > 0:
+            rows.append({**asdict(nb201), "case": "batched_seeds", "device": str(dev),
+                         **time_batched_seeds(nb201, dev, steps, warmup, batched_k)})
+        rows.append({**asdict(nb201), "case": "data", "device": str(dev), **time_data(nb201, dev)})
+        rows.append({**asdict(nb201), "case": "kernels", "device": str(dev), **time_kernels(nb201, dev)})
+        rows.append({**asdict(nb201), "case": "options", "device": str(dev),
+                     **time_options(nb201, dev, steps, warmup, options_for(dev))})
+    s1 = next((c for c in chosen if c.space == "s1"), None)
     if s1 is not None:
         rows.append({**asdict(s1), "case": "eigen", "device": str(dev), **time_eigen(s1, dev, steps)})
     result = {"machine": platform.machine(), "torch": torch.__version__,

@@ -47,6 +47,7 @@ def test_query_json(shared_data):
     (["query", "--benchmark", "nb201", "--file", "/no/such.pth", "--arch", ALL_SKIP, "--dataset", "cifar10",
       "--split", "test"], "does not exist"),
     (["run", "--bogus-option"], "No such option"),
+    (["bench", "--only", "nb201/dart"], "unknown bench case(s) ['nb201/dart']"),
 ])
 def test_user_errors_are_one_line_exit_2(args, needle, tmp_path):
     r = harness(*args, "--out", str(tmp_path)) if args[0] == "run" else harness(*args)

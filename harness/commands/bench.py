@@ -12,11 +12,18 @@ from harness.cli import cli
 @click.option("--quick", is_flag=True, help="Reduced size (C=8, 1 cell per stage, batch 32) for CPUs.")
 @click.option("--steps", default=5, show_default=True, type=int, help="Timed steps per case (median reported).")
 @click.option("--json", "json_out", default="bench.json", show_default=True, help="Where to write the JSON.")
-def bench_cmd(device: str, quick: bool, steps: int, json_out: str) -> None:
+@click.option("--only", multiple=True, metavar="SPACE/OPTIMIZER",
+              help="Run only this case (repeatable), e.g. nb201/darts; rows measured on it come along.")
+def bench_cmd(device: str, quick: bool, steps: int, json_out: str, only: tuple[str, ...]) -> None:
     """Seconds per search step of the default path and of the eager reference."""
-    from harness.bench import run_bench
+    from harness.bench import run_bench, select_cases
+    from harness.config import ConfigError
 
-    rows = run_bench(device, quick, steps, out=json_out)
+    try:
+        select_cases(quick, only)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    rows = run_bench(device, quick, steps, out=json_out, only=only)
     click.echo(f"{'space':6s} {'optimizer':10s} {'default s/step':>14s} {'loop s/step':>11s} {'eager s/step':>12s} "
                f"{'speedup':>8s} {'fused':>6s} {'arch-only':>9s} {'epoch est. (s)':>14s}")
     nan = float("nan")
@@ -37,7 +44,12 @@ def bench_cmd(device: str, quick: bool, steps: int, json_out: str) -> None:
         elif r.get("case") == "kernels":
             click.echo(f"kernels (fwd+bwd ms): avg pool native {r['pool_native_ms']:.2f} / box-sum conv "
                        f"{r['pool_box_ms']:.2f}; 1x1 kernels padded into the 3x3 conv {r['conv_padded_ms']:.2f} / "
-                       f"separate 1x1 conv {r['conv_split_ms']:.2f}")
+                       f"separate 1x1 conv {r['conv_split_ms']:.2f}; 1x1 conv native {r['conv1x1_native_ms']:.2f} / "
+                       f"matrix product {r['conv1x1_matmul_ms']:.2f}")
+        elif r.get("case") == "options":
+            parts = [f"{o} {r[f'{o}_seconds_per_step']:.4f} ({r[f'{o}_over_fp32']:.2f}x)" for o in r["options"]]
+            click.echo(f"{r['space']} {r['optimizer']} options (s/step, over fp32): fp32 "
+                       f"{r['fp32_seconds_per_step']:.4f}; " + "; ".join(parts))
         elif r.get("case") == "eigen":
             click.echo(f"{r['space']} {r['optimizer']}: one eigenvalue evaluation {r['eigen_seconds']:.2f} s "
                        f"({r['eigen_hvps']} HVPs) = {r['eigen_in_steps']:.1f} search steps")

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from search_spaces.depthwise import avg_pool_3x3, depthwise_conv2d
-from search_spaces.fusion import cat_params, concat_batch_norm, select_weights
+from search_spaces.fusion import cat_params, concat_batch_norm, pointwise_conv2d, select_weights
 
 Acc = list  # per intermediate node: the running sum of its incoming edges (tensor) or None
 
@@ -145,15 +145,15 @@ def _dil_blocks(cell, relu_x: torch.Tensor, blocks: list[nn.Module], scale: torc
     x = _repeat(relu_x, m) if relu_x.shape[1] == dw0.in_channels else relu_x
     y = depthwise_conv2d(x, cat_params([b.op[1].weight for b in blocks]), dw0.stride[0], dw0.padding[0],
                          dw0.dilation[0])
-    y = F.conv2d(y, cat_params([b.op[2].weight for b in blocks]), groups=m)
+    y = pointwise_conv2d(y, cat_params([b.op[2].weight for b in blocks]), groups=m)
     return concat_batch_norm(y, [b.op[3] for b in blocks], scale, cell.training)
 
 
 def _factorized_reduces(cell, relu_x: torch.Tensor, mods: list[nn.Module], scale: torch.Tensor | None) -> torch.Tensor:
     """m ``FactorizedReduce`` ops on one ReLU'd input: two strided 1x1 convs, one BN -> ``[B, m * C, H/2, W/2]``."""
     shifted = F.pad(relu_x[:, :, 1:, 1:], (0, 1, 0, 1))
-    a = F.conv2d(relu_x, cat_params([f.conv_a.weight for f in mods]), stride=2)
-    b = F.conv2d(shifted, cat_params([f.conv_b.weight for f in mods]), stride=2)
+    a = pointwise_conv2d(relu_x, cat_params([f.conv_a.weight for f in mods]), stride=2)
+    b = pointwise_conv2d(shifted, cat_params([f.conv_b.weight for f in mods]), stride=2)
     m, (n, _, hh, ww) = len(mods), a.shape
     y = torch.cat([a.view(n, m, -1, hh, ww), b.view(n, m, -1, hh, ww)], dim=2).view(n, -1, hh, ww)
     return concat_batch_norm(y, [f.bn for f in mods], scale, cell.training)

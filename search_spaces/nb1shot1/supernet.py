@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from search_spaces.fusion import cat_params, concat_batch_norm
+from search_spaces.fusion import cat_params, concat_batch_norm, pointwise_conv2d
 from search_spaces.nb1shot1.structure import SpaceStructure
 from search_spaces.nb101.network import ConvBnRelu
 from search_spaces.space import SupernetConfig
@@ -69,7 +69,7 @@ class SearchCell(nn.Module):
         """The n + 1 input projections; fused: one 1x1 conv over their concatenated kernels, one BN, one ReLU."""
         if not self.fused:
             return [p(x) for p in self.proj]
-        y = F.conv2d(x, cat_params([p.conv.weight for p in self.proj]))
+        y = pointwise_conv2d(x, cat_params([p.conv.weight for p in self.proj]))
         y = F.relu(concat_batch_norm(y, [p.bn for p in self.proj], None, self.training))
         return list(y.split(self.proj[0].conv.out_channels, dim=1))
 

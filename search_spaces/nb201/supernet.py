@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from search_spaces.depthwise import avg_pool_3x3 as fast_avg_pool_3x3
-from search_spaces.fusion import cat_params, concat_batch_norm, select_weights
+from search_spaces.fusion import cat_params, concat_batch_norm, pointwise_conv2d, select_weights
 from search_spaces.nb201.ops import ReLUConvBN, Skeleton, avg_pool_3x3
 from search_spaces.nb201.space import EDGES, OPS
 from search_spaces.space import SupernetConfig
@@ -159,7 +159,9 @@ class SearchCell(nn.Module):
         """
         conv0 = mods[0].conv
         bias = cat_params([m.conv.bias for m in mods]) if conv0.bias is not None else None
-        y = F.conv2d(h, cat_params([m.conv.weight for m in mods]), bias, padding=conv0.padding)
+        weight = cat_params([m.conv.weight for m in mods])
+        y = (pointwise_conv2d(h, weight, bias) if conv0.kernel_size == (1, 1)
+             else F.conv2d(h, weight, bias, padding=conv0.padding))
         return concat_batch_norm(y, [m.bn for m in mods], scale, self.training)
 
 

@@ -1,0 +1,41 @@
+"""``harness bench --only``: case selection (the timings themselves are never tested)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.bench import cases, run_bench, select_cases
+
+
+def test_select_cases_keeps_order_and_rejects_unknown_names() -> None:
+    assert select_cases(True) == cases(True)
+    picked = select_cases(True, ("nb201/gdas", "nb201/darts"))
+    assert [(c.space, c.optimizer) for c in picked] == [("nb201", "darts"), ("nb201", "gdas")]
+    with pytest.raises(ValueError, match=r"unknown bench case\(s\) \['nb201/dart'\]; choose from"):
+        select_cases(True, ("nb201/dart",))
+
+
+def test_only_runs_the_named_case_and_the_rows_measured_on_it(tmp_path) -> None:
+    rows = run_bench("cpu", quick=True, steps=1, warmup=0, out=tmp_path / "b.json", batched_k=0,
+                     only=("nb201/gdas",))
+    assert [(r["case"], r["optimizer"]) for r in rows] == [("default_vs_eager", "gdas")]
+    assert rows[0]["speedup_vs_eager"] > 0
+    assert (tmp_path / "b.json").exists()
+
+
+def test_options_row_times_every_option_against_fp32() -> None:
+    """Exercises the GPU row's code path on the CPU (compile through the cheap ``aot_eager`` backend)."""
+    import torch
+
+    from harness.bench import BenchCase, options_for, time_options
+
+    assert options_for(torch.device("cpu")) == ("channels_last", "bf16")
+    assert options_for(torch.device("cuda")) == ("channels_last", "bf16", "compile")
+    tiny = BenchCase("nb201", "darts", 4, 1, 8)
+    r = time_options(tiny, torch.device("cpu"), steps=1, warmup=0, options=("channels_last", "bf16", "compile"),
+                     compile_backend="aot_eager")
+    assert r["options"] == ["channels_last", "bf16", "compile"] and r["compile_mode"] == "default"
+    for o in r["options"]:
+        assert r[f"{o}_seconds_per_step"] > 0 and r[f"{o}_over_fp32"] > 0
+    with pytest.raises(ValueError, match="unknown options"):
+        time_options(tiny, torch.device("cpu"), 1, 0, ("fp8",))
