@@ -7,9 +7,9 @@ on its own; a per-op output scale (the edge's mixing weight) folds into BN's
 per-channel weight, saving a pass over the output and one in its backward.
 
 The fused paths' 1x1 convolutions go through ``pointwise_conv2d``: on the CPU
-a batched matrix product, several times faster than PyTorch's (oneDNN)
-1x1 convolution at the supernets' small channel counts (``harness bench``'s
-``kernels`` row times both).
+a batched matrix product, which at the supernets' small channel counts beats
+PyTorch's (oneDNN) 1x1 convolution (about 1.5x forward + backward at NB-201's
+first stage; ``harness bench``'s ``kernels`` row times both).
 """
 
 from __future__ import annotations
