@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from harness.bench import cases, run_bench, select_cases
 
@@ -25,8 +26,6 @@ def test_only_runs_the_named_case_and_the_rows_measured_on_it(tmp_path) -> None:
 
 def test_options_row_times_every_option_against_fp32() -> None:
     """Exercises the GPU row's code path on the CPU (compile through the cheap ``aot_eager`` backend)."""
-    import torch
-
     from harness.bench import BenchCase, options_for, time_options
 
     assert options_for(torch.device("cpu")) == ("channels_last", "bf16")
@@ -39,3 +38,16 @@ def test_options_row_times_every_option_against_fp32() -> None:
         assert r[f"{o}_seconds_per_step"] > 0 and r[f"{o}_over_fp32"] > 0
     with pytest.raises(ValueError, match="unknown options"):
         time_options(tiny, torch.device("cpu"), 1, 0, ("fp8",))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_bench_reports_peak_memory_and_the_compile_option(tmp_path) -> None:
+    """The GPU run the README asks for, at the quick size: every row it needs is there."""
+    rows = run_bench("cuda", quick=True, steps=2, warmup=1, out=tmp_path / "b.json", batched_k=2,
+                     only=("nb201/darts",))
+    by_case = {r["case"]: r for r in rows}
+    assert by_case["default_vs_eager"]["default_peak_memory_mib"] > 0
+    assert by_case["options"]["options"] == ["channels_last", "bf16", "compile"]
+    assert by_case["options"]["compile_mode"] == "reduce-overhead"
+    assert by_case["batched_seeds"]["batched_k"] == 2
