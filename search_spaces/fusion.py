@@ -65,15 +65,10 @@ def pointwise_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
         bias: ``[C_out]`` or None.
 
     Returns:
-        ``[B, C_out, H', W']`` (``H' = ceil(H / stride)``), in ``x``'s memory format. On the CPU a matrix
-        product: ``weight @ x`` per sample and group as one ``bmm`` for NCHW ``x``, pixels as the rows of
-        one ``mm`` per group for channels-last ``x``; elsewhere (GPU, other layouts) ``F.conv2d``.
+        ``[B, C_out, H', W']`` (``H' = ceil(H / stride)``). On the CPU with an NCHW-contiguous ``x``,
+        ``weight @ x`` per sample and group as one ``bmm``; otherwise (GPU, channels-last) ``F.conv2d``.
     """
-    if x.device.type != "cpu":
-        return F.conv2d(x, weight, bias, stride, groups=groups)
-    if not x.is_contiguous():
-        if _is_channels_last(x):
-            return _pointwise_channels_last(x, weight, bias, stride, groups)
+    if x.device.type != "cpu" or not x.is_contiguous():
         return F.conv2d(x, weight, bias, stride, groups=groups)
     if stride > 1:
         x = x[:, :, ::stride, ::stride]
@@ -89,34 +84,6 @@ def pointwise_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
         bg = bias.view(groups, c_out // groups, 1).expand(b, -1, -1, -1).reshape(b * groups, c_out // groups, 1)
         y = torch.baddbmm(bg, wg, xg)
     return y.view(b, c_out, h, w)
-
-
-def _is_channels_last(x: torch.Tensor) -> bool:
-    # inside torch.func transforms (vmap) layouts can be neither queried nor copied into
-    check = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
-    if check is None or check(x):
-        return False
-    return x.is_contiguous(memory_format=torch.channels_last)
-
-
-def _pointwise_channels_last(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int,
-                             groups: int) -> torch.Tensor:
-    """``pointwise_conv2d`` of a channels-last ``x``: pixels as rows of one matrix product per group."""
-    if stride > 1:
-        x = x[:, :, ::stride, ::stride].contiguous(memory_format=torch.channels_last)
-    b, c_in, h, w = x.shape
-    c_out = weight.shape[0]
-    rows = x.permute(0, 2, 3, 1).reshape(b * h * w, c_in)  # a view: channels-last is pixel-major
-    if groups == 1:
-        wt = weight.view(c_out, c_in).t()
-        y = rows @ wt if bias is None else torch.addmm(bias, rows, wt)
-    else:
-        # [G, BHW, C_in / G] @ [G, C_in / G, C_out / G] -> [BHW, C_out]
-        wg = weight.view(groups, c_out // groups, c_in // groups).transpose(1, 2)
-        y = torch.bmm(rows.view(-1, groups, c_in // groups).transpose(0, 1), wg).transpose(0, 1).reshape(-1, c_out)
-        if bias is not None:
-            y = y + bias
-    return y.view(b, h, w, c_out).permute(0, 3, 1, 2)
 
 
 def cat_params(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
