@@ -104,6 +104,24 @@ def _box_and_count(c: int, h: int, w: int, stride: int, device: torch.device,
     return _POOL_CACHE[key]
 
 
+def avg_pool_3x3_factored(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``avg_pool_3x3(x)`` (stride 1) as ``(sums, scale)`` with ``avg_pool_3x3(x) = sums * scale``.
+
+    On the CPU ``sums`` are the 3x3 box sums ``[..., C, H, W]`` and ``scale`` is ``[H, W]``, the reciprocal
+    of each position's count of in-image pixels, for a caller that folds it into a coefficient it
+    multiplies by anyway (saving the division's pass over the output and its backward); elsewhere
+    ``sums`` is the pooled tensor and ``scale`` None.
+    """
+    if x.device.type != "cpu":
+        return F.avg_pool2d(x, 3, 1, 1, count_include_pad=False), None
+    c, h, w = x.shape[-3:]
+    box, count = _box_and_count(c, h, w, 1, x.device, x.dtype)
+    key = ("reciprocal", h, w, x.device, x.dtype)
+    if key not in _POOL_CACHE:
+        _POOL_CACHE[key] = (count.reciprocal().view(h, w), count)
+    return depthwise_conv2d(x, box, 1, 1), _POOL_CACHE[key][0]
+
+
 def avg_pool_3x3(x: torch.Tensor, stride: int = 1) -> torch.Tensor:
     """3x3 average pool, padding 1, padding excluded from the count: ``[..., C, H, W] -> [..., C, H', W']``.
 

@@ -92,3 +92,31 @@ def test_bf16_autocast_forward_and_backward_like_a_convolution():
     torch.testing.assert_close(y, y_ref)
     gx, gw = torch.autograd.grad((y.float() ** 2).sum() + pooled.float().sum(), [x, conv.weight])
     assert gx.dtype == x.dtype and gw.dtype == conv.weight.dtype
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("size", [(7, 7), (8, 5)])
+def test_box_sum_average_pool_equals_the_native_pool(stride, size):
+    """The CPU pool (box-sum depthwise conv / in-image counts) is ``F.avg_pool2d(x, 3, s, 1, count_include_pad=False)``."""
+    from search_spaces.depthwise import avg_pool_3x3
+
+    x = torch.randn(2, 3, *size, dtype=torch.float64, requires_grad=True)
+    ref = F.avg_pool2d(x, 3, stride, 1, count_include_pad=False)
+    out = avg_pool_3x3(x, stride)
+    assert_close(out, ref, rtol=1e-12, atol=1e-12)
+    gy = torch.randn_like(ref)
+    assert_close(torch.autograd.grad(out, x, gy)[0], torch.autograd.grad(ref, x, gy)[0], rtol=1e-12, atol=1e-12)
+
+
+def test_factored_pool_sums_times_scale_is_the_pool():
+    """``avg_pool_3x3_factored``: box sums and reciprocal counts (``[H, W]``: 1/4 corners, 1/6 edges, 1/9 inside)."""
+    from search_spaces.depthwise import avg_pool_3x3_factored
+
+    x = torch.randn(2, 3, 6, 5, dtype=torch.float64, requires_grad=True)
+    sums, scale = avg_pool_3x3_factored(x)
+    assert scale.shape == (6, 5)
+    assert_close(scale[0, 0].item(), 1 / 4)
+    assert_close(scale[0, 2].item(), 1 / 6)
+    assert_close(scale[2, 2].item(), 1 / 9)
+    assert_close(sums[0, 0, 2, 2], x[0, 0, 1:4, 1:4].sum())
+    assert_close(sums * scale, F.avg_pool2d(x, 3, 1, 1, count_include_pad=False), rtol=1e-12, atol=1e-12)

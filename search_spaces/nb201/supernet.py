@@ -7,8 +7,10 @@
 Two computation paths share one set of parameters:
 - fused (default): per source node one ReLU, one convolution over the
   concatenated 3x3 kernels of all outgoing edges and one over their 1x1
-  kernels, one BN call per convolution, one pooling (a box-sum depthwise
-  conv on the CPU, ``search_spaces.depthwise.avg_pool_3x3``); ``none`` skipped
+  kernels, one BN call per convolution, one pooling (on the CPU box sums by
+  a depthwise conv whose division by the in-image counts folds into the
+  pool's mixing weight, ``search_spaces.depthwise.avg_pool_3x3_factored``);
+  the first term of each node taken as is (no copy); ``none`` skipped
   (its output is zero, so skipping it changes neither the value nor any
   gradient). BN without affine parameters normalises channels independently,
   so one call over the concatenation is exact.
@@ -29,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from search_spaces.depthwise import avg_pool_3x3 as fast_avg_pool_3x3
+from search_spaces.depthwise import avg_pool_3x3_factored
 from search_spaces.fusion import cat_params, concat_batch_norm, pointwise_conv2d, select_weights
 from search_spaces.nb201.ops import ReLUConvBN, Skeleton, avg_pool_3x3
 from search_spaces.nb201.space import EDGES, OPS
@@ -136,14 +138,15 @@ class SearchCell(nn.Module):
             mods = [self.edges[e].conv3 if kind == CONV3 else self.edges[e].conv1 for e in group]
             y = self._conv_bn(relu_h, mods, select_weights(w, [(e, kind) for e in group]) if shared else None)
             for e, y_e in zip(group, y.split(self.c, dim=1)):
-                t = EDGES[e][0]
-                acc[t] = acc[t] + (y_e if shared else self._coef(w, e, kind) * y_e)
-        pooled = fast_avg_pool_3x3(h) if any(POOL in ops[e] for e in edges) else None
+                t, y_e = EDGES[e][0], (y_e if shared else self._coef(w, e, kind) * y_e)
+                acc[t] = acc[t] + y_e if torch.is_tensor(acc[t]) else y_e  # no copy for a node's first term
+        # pooled = box_sums * inv_count; the reciprocal counts fold into the pool's coefficient
+        box_sums, inv_count = avg_pool_3x3_factored(h) if any(POOL in ops[e] for e in edges) else (None, None)
         for e in edges:
             t = EDGES[e][0]
             if POOL in ops[e]:
-                acc[t] = torch.addcmul(acc[t], self._coef(w, e, POOL), pooled) if torch.is_tensor(acc[t]) \
-                    else self._coef(w, e, POOL) * pooled
+                c_pool = self._coef(w, e, POOL) if inv_count is None else self._coef(w, e, POOL) * inv_count
+                acc[t] = torch.addcmul(acc[t], c_pool, box_sums) if torch.is_tensor(acc[t]) else c_pool * box_sums
             if SKIP in ops[e]:
                 acc[t] = torch.addcmul(acc[t], self._coef(w, e, SKIP), h) if torch.is_tensor(acc[t]) \
                     else self._coef(w, e, SKIP) * h
