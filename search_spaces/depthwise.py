@@ -91,16 +91,17 @@ def depthwise_conv2d(x: torch.Tensor, w: torch.Tensor, stride: int = 1, padding:
     return _apply(x, w, (stride, stride), (padding, padding), (dilation, dilation), x.shape[-3])
 
 
-_POOL_CACHE: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+_POOL_CACHE: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
 
 def _box_and_count(c: int, h: int, w: int, stride: int, device: torch.device,
-                   dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+                   dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Box kernel ``[c, 1, 3, 3]``, in-image counts ``[1, 1, H', W']`` and their reciprocals ``[H', W']``."""
     key = (c, h, w, stride, device, dtype)
     if key not in _POOL_CACHE:
         box = torch.ones(c, 1, 3, 3, device=device, dtype=dtype)
         count = F.avg_pool2d(torch.ones(1, 1, h, w, device=device, dtype=dtype), 3, stride, 1, divisor_override=1)
-        _POOL_CACHE[key] = (box, count)
+        _POOL_CACHE[key] = (box, count, count.reciprocal().view(count.shape[-2:]))
     return _POOL_CACHE[key]
 
 
@@ -114,12 +115,8 @@ def avg_pool_3x3_factored(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor |
     """
     if x.device.type != "cpu":
         return F.avg_pool2d(x, 3, 1, 1, count_include_pad=False), None
-    c, h, w = x.shape[-3:]
-    box, count = _box_and_count(c, h, w, 1, x.device, x.dtype)
-    key = ("reciprocal", h, w, x.device, x.dtype)
-    if key not in _POOL_CACHE:
-        _POOL_CACHE[key] = (count.reciprocal().view(h, w), count)
-    return depthwise_conv2d(x, box, 1, 1), _POOL_CACHE[key][0]
+    box, _, inv_count = _box_and_count(*x.shape[-3:], 1, x.device, x.dtype)
+    return depthwise_conv2d(x, box, 1, 1), inv_count
 
 
 def avg_pool_3x3(x: torch.Tensor, stride: int = 1) -> torch.Tensor:
@@ -133,6 +130,5 @@ def avg_pool_3x3(x: torch.Tensor, stride: int = 1) -> torch.Tensor:
     """
     if x.device.type != "cpu":
         return F.avg_pool2d(x, 3, stride, 1, count_include_pad=False)
-    c, h, w = x.shape[-3:]
-    box, count = _box_and_count(c, h, w, stride, x.device, x.dtype)
+    box, count, _ = _box_and_count(*x.shape[-3:], stride, x.device, x.dtype)
     return depthwise_conv2d(x, box, stride, 1) / count
