@@ -60,7 +60,9 @@ More rows (with ``case`` set; the rows above have
   separate 1x1 convolution (``conv_padded_ms``, ``conv_split_ms``), and that
   1x1 convolution (with bias) by ``F.conv2d`` against
   ``search_spaces.fusion.pointwise_conv2d``'s matrix product
-  (``conv1x1_native_ms``, ``conv1x1_matmul_ms``).
+  (``conv1x1_native_ms``, ``conv1x1_matmul_ms``); and the batch norm (batch statistics, the
+  mixing weights as its scale) of the three edges' outputs by ``F.batch_norm`` against
+  ``search_spaces.batch_norm.batch_norm_batch_stats`` (``bn_native_ms``, ``bn_rows_ms``).
 """
 
 from __future__ import annotations
@@ -314,9 +316,10 @@ def time_data(case: BenchCase, device: torch.device, reps: int = 10, pool_size: 
 
 
 def time_kernels(case: BenchCase, device: torch.device, reps: int = 10) -> dict:
-    """Median fwd + bwd milliseconds of the pooling and 1x1-kernel choices (module docstring, ``kernels``)."""
+    """Median fwd + bwd milliseconds of the pooling, 1x1-kernel and BN choices (module docstring, ``kernels``)."""
     import torch.nn.functional as F
 
+    from search_spaces.batch_norm import batch_norm_batch_stats
     from search_spaces.depthwise import avg_pool_3x3
     from search_spaces.fusion import pointwise_conv2d
 
@@ -326,6 +329,9 @@ def time_kernels(case: BenchCase, device: torch.device, reps: int = 10) -> dict:
     w3 = torch.randn(edges * c, c, 3, 3, generator=g, device=device, requires_grad=True)
     w1 = torch.randn(edges * c, c, 1, 1, generator=g, device=device, requires_grad=True)
     b1 = torch.randn(edges * c, generator=g, device=device, requires_grad=True)
+    # the three edges' 3x3 conv outputs and their mixing weights folded into BN's scale
+    y3 = torch.randn(case.batch, edges * c, 32, 32, generator=g, device=device, requires_grad=True)
+    s3 = torch.rand(edges * c, generator=g, device=device, requires_grad=True)
 
     def padded() -> torch.Tensor:
         return F.conv2d(x, torch.cat([w3, F.pad(w1, (1, 1, 1, 1))]), padding=1)
@@ -336,7 +342,9 @@ def time_kernels(case: BenchCase, device: torch.device, reps: int = 10) -> dict:
     fns = {"pool_native_ms": lambda: F.avg_pool2d(x, 3, 1, 1, count_include_pad=False),
            "pool_box_ms": lambda: avg_pool_3x3(x), "conv_padded_ms": padded, "conv_split_ms": split,
            # NB-201's search convs carry a bias (BN without affine parameters)
-           "conv1x1_native_ms": lambda: F.conv2d(x, w1, b1), "conv1x1_matmul_ms": lambda: pointwise_conv2d(x, w1, b1)}
+           "conv1x1_native_ms": lambda: F.conv2d(x, w1, b1), "conv1x1_matmul_ms": lambda: pointwise_conv2d(x, w1, b1),
+           "bn_native_ms": lambda: F.batch_norm(y3, None, None, s3, None, True, 0.0, 1e-5),
+           "bn_rows_ms": lambda: batch_norm_batch_stats(y3, s3)}
     out = {}
     for name, fn in fns.items():
         # a dense output gradient, as in a step (``.sum()``'s is a broadcast view, which some kernels copy)

@@ -21,10 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from search_spaces.autograd_function import PositionalFunction
+
 _Pair = tuple[int, int]
 
 
-class _DepthwiseConv(torch.autograd.Function):
+class _DepthwiseConv(PositionalFunction):
     generate_vmap_rule = True  # the batched seeds vmap over DARTS-cell supernets
 
     @staticmethod

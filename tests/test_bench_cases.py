@@ -51,3 +51,12 @@ def test_cuda_bench_reports_peak_memory_and_the_compile_option(tmp_path) -> None
     assert by_case["options"]["options"] == ["channels_last", "bf16", "compile"]
     assert by_case["options"]["compile_mode"] == "reduce-overhead"
     assert by_case["batched_seeds"]["batched_k"] == 2
+
+
+def test_kernels_row_times_every_choice() -> None:
+    from harness.bench import BenchCase, time_kernels
+
+    r = time_kernels(BenchCase("nb201", "darts", 2, 1, 2), torch.device("cpu"), reps=1)
+    assert set(r) == {"pool_native_ms", "pool_box_ms", "conv_padded_ms", "conv_split_ms", "conv1x1_native_ms",
+                      "conv1x1_matmul_ms", "bn_native_ms", "bn_rows_ms"}
+    assert all(v > 0 for v in r.values())

@@ -45,7 +45,8 @@ def bench_cmd(device: str, quick: bool, steps: int, json_out: str, only: tuple[s
             click.echo(f"kernels (fwd+bwd ms): avg pool native {r['pool_native_ms']:.2f} / box-sum conv "
                        f"{r['pool_box_ms']:.2f}; 1x1 kernels padded into the 3x3 conv {r['conv_padded_ms']:.2f} / "
                        f"separate 1x1 conv {r['conv_split_ms']:.2f}; 1x1 conv native {r['conv1x1_native_ms']:.2f} / "
-                       f"matrix product {r['conv1x1_matmul_ms']:.2f}")
+                       f"matrix product {r['conv1x1_matmul_ms']:.2f}; BN native {r['bn_native_ms']:.2f} / "
+                       f"row statistics {r['bn_rows_ms']:.2f}")
         elif r.get("case") == "options":
             parts = [f"{o} {r[f'{o}_seconds_per_step']:.4f} ({r[f'{o}_over_fp32']:.2f}x)" for o in r["options"]]
             click.echo(f"{r['space']} {r['optimizer']} options (s/step, over fp32): fp32 "

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from search_spaces.batch_norm import batch_norm_batch_stats
 from search_spaces.depthwise import avg_pool_3x3, depthwise_conv2d
 from search_spaces.fusion import cat_params, concat_batch_norm, pointwise_conv2d, select_weights
 
@@ -167,5 +168,5 @@ def _pools(cell, h: torch.Tensor, name: str, stride: int, mods: list[nn.Module],
     pooled = (F.max_pool2d(h, 3, stride, 1) if name == "max_pool_3x3" else avg_pool_3x3(h, stride))
     bns = [mod[1] for mod in mods]
     if not bns[0].affine and not bns[0].track_running_stats:
-        return F.batch_norm(pooled, None, None, None, None, True, 0.0, bns[0].eps), True
+        return batch_norm_batch_stats(pooled, None, None, bns[0].eps), True
     return concat_batch_norm(_repeat(pooled, len(mods)), bns, scale, cell.training), False

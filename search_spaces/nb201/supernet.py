@@ -7,7 +7,8 @@
 Two computation paths share one set of parameters:
 - fused (default): per source node one ReLU, one convolution over the
   concatenated 3x3 kernels of all outgoing edges and one over their 1x1
-  kernels, one BN call per convolution, one pooling (on the CPU box sums by
+  kernels, one BN call per convolution (on the CPU with row-reduced batch
+  statistics, ``search_spaces.batch_norm``), one pooling (on the CPU box sums by
   a depthwise conv whose division by the in-image counts folds into the
   pool's mixing weight, ``search_spaces.depthwise.avg_pool_3x3_factored``);
   the first term of each node taken as is (no copy); ``none`` skipped
@@ -71,6 +72,9 @@ class SearchCell(nn.Module):
         self.edges = nn.ModuleList(MixedEdge(c // partial, affine, track) for _ in EDGES)
         # edges leaving each source node, in edge order
         self.out_edges = [[e for e, (_, s) in enumerate(EDGES) if s == src] for src in range(NUM_NODES - 1)]
+        self._plans: dict[tuple, tuple] = {}  # see _fused_plan
+        # plain lists (module lookups through ModuleList and __getattr__ cost ~25 us per source node)
+        self._ops = {CONV3: [m.conv3 for m in self.edges], CONV1: [m.conv1 for m in self.edges]}
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, active: Sequence[int] | None,
                 edge_norm: torch.Tensor | None = None) -> torch.Tensor:
@@ -123,42 +127,63 @@ class SearchCell(nn.Module):
             out[e] = sum(terms)
         return out
 
+    def _fused_plan(self, src: int, active: Sequence[int] | None) -> tuple:
+        """Which edges leaving ``src`` run which op under ``active``, worked out once per (src, choice).
+
+        ``(convs, pool, terms, coefs)``: ``convs`` lists ``(kind, edges, (edge, kind) entries)`` per
+        convolution kind that some edge runs (each entry repeated once per channel: the BN scale);
+        ``pool`` whether any edge pools; ``terms`` lists ``(edge, target, pools, skips, all_none)``
+        in edge order; ``coefs`` the ``(edge, kind)`` entries of the pool and skip terms in the
+        order ``terms`` uses them.
+        """
+        edges = self.out_edges[src]
+        key = (src, None if active is None else tuple(active[e] for e in edges))
+        plan = self._plans.get(key)
+        if plan is None:
+            ops = {e: (range(1, len(OPS)) if active is None else (active[e],)) for e in edges}
+            # each entry once per channel: the per-channel BN scale in one gather (see _conv_bn)
+            convs = tuple((kind, tuple(g), tuple((e, kind) for e in g for _ in range(self.c)))
+                          for kind in (CONV3, CONV1) for g in [[e for e in edges if kind in ops[e]]] if g)
+            terms = tuple((e, EDGES[e][0], POOL in ops[e], SKIP in ops[e], not any(k != NONE for k in ops[e]))
+                          for e in edges)
+            coefs = tuple((e, k) for e, _, pool, skip, _ in terms for k, on in ((POOL, pool), (SKIP, skip)) if on)
+            plan = self._plans[key] = (convs, any(t[2] for t in terms), terms, coefs)
+        return plan
+
     def _fused_source(self, h: torch.Tensor, w: torch.Tensor, src: int, active: Sequence[int] | None,
                       acc: list[torch.Tensor | float]) -> None:
         """Add the weighted op outputs of every edge leaving node ``src`` to ``acc[target]``."""
-        edges = self.out_edges[src]
-        ops = {e: (range(1, len(OPS)) if active is None else (active[e],)) for e in edges}
+        convs, pools, terms, coef_entries = self._fused_plan(src, active)
         shared = w.dim() == 2  # one architecture for the batch: fold weights into BN's scale
-        relu_h = None
-        for kind in (CONV3, CONV1):
-            group = [e for e in edges if kind in ops[e]]
-            if not group:
-                continue
-            relu_h = F.relu(h) if relu_h is None else relu_h
-            mods = [self.edges[e].conv3 if kind == CONV3 else self.edges[e].conv1 for e in group]
-            y = self._conv_bn(relu_h, mods, select_weights(w, [(e, kind) for e in group]) if shared else None)
-            for e, y_e in zip(group, y.split(self.c, dim=1)):
+        relu_h = F.relu(h) if convs else None
+        for kind, group, entries in convs:
+            mods = [self._ops[kind][e] for e in group]
+            y = self._conv_bn(relu_h, mods, select_weights(w, entries) if shared else None)
+            # a single edge's output is used whole: split's backward would copy its gradient
+            for e, y_e in zip(group, y.split(self.c, dim=1) if len(group) > 1 else (y,)):
                 t, y_e = EDGES[e][0], (y_e if shared else self._coef(w, e, kind) * y_e)
                 acc[t] = acc[t] + y_e if torch.is_tensor(acc[t]) else y_e  # no copy for a node's first term
         # pooled = box_sums * inv_count; the reciprocal counts fold into the pool's coefficient
-        box_sums, inv_count = avg_pool_3x3_factored(h) if any(POOL in ops[e] for e in edges) else (None, None)
-        for e in edges:
-            t = EDGES[e][0]
-            if POOL in ops[e]:
-                c_pool = self._coef(w, e, POOL) if inv_count is None else self._coef(w, e, POOL) * inv_count
+        box_sums, inv_count = avg_pool_3x3_factored(h) if pools else (None, None)
+        # the pool and skip coefficients in one gather (two selects per coefficient cost more, backward above all)
+        coefs = iter(select_weights(w, coef_entries).unbind(-1) if coef_entries else ())
+        for e, t, pool, skip, all_none in terms:
+            if pool:
+                c_pool = next(coefs) if shared else next(coefs).view(-1, 1, 1, 1)
+                c_pool = c_pool if inv_count is None else c_pool * inv_count
                 acc[t] = torch.addcmul(acc[t], c_pool, box_sums) if torch.is_tensor(acc[t]) else c_pool * box_sums
-            if SKIP in ops[e]:
-                acc[t] = torch.addcmul(acc[t], self._coef(w, e, SKIP), h) if torch.is_tensor(acc[t]) \
-                    else self._coef(w, e, SKIP) * h
-            if not any(k != NONE for k in ops[e]):  # an all-`none` edge contributes exactly zero
+            if skip:
+                c_skip = next(coefs) if shared else next(coefs).view(-1, 1, 1, 1)
+                acc[t] = torch.addcmul(acc[t], c_skip, h) if torch.is_tensor(acc[t]) else c_skip * h
+            if all_none:  # an all-`none` edge contributes exactly zero
                 acc[t] = acc[t] + 0.0 * self._coef(w, e, NONE) * h
 
     def _conv_bn(self, h: torch.Tensor, mods: list[ReLUConvBN], scale: torch.Tensor | None) -> torch.Tensor:
         """Conv-BN of several same-kernel ops on one (already ReLU'd) input, channels concatenated.
 
         One convolution per kernel size: 1x1 kernels padded into 3x3 would cost 9x their FLOPs,
-        which a compute-bound CPU pays in full. ``scale`` (``[len(mods)]``, optional) multiplies
-        each op's output (folded into BN, see ``search_spaces.fusion``).
+        which a compute-bound CPU pays in full. ``scale`` (``[len(mods)]`` or one entry per output
+        channel, optional) multiplies each op's output (folded into BN, see ``search_spaces.fusion``).
         """
         conv0 = mods[0].conv
         bias = cat_params([m.conv.bias for m in mods]) if conv0.bias is not None else None
