@@ -1,8 +1,8 @@
 """A cheaper ``torch.autograd.Function.apply`` for functions called with positional arguments only.
 
 ``Function.apply`` binds default arguments through ``inspect.signature`` on every call of a
-function that defines ``setup_context`` (the style that functorch transforms need), about 60 us
-on this project's CPU; at the supernets' small shapes that is as much as some of the ops these
+function that defines ``setup_context`` (the style that functorch transforms need): tens of
+microseconds in Python, at the supernets' small shapes as much as some of the ops these
 functions run. Outside functorch transforms ``PositionalFunction.apply`` goes straight to the C++
 ``apply`` that ``Function.apply`` ends in; under ``vmap`` / ``grad`` it takes ``Function.apply``.
 """

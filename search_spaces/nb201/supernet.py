@@ -73,7 +73,7 @@ class SearchCell(nn.Module):
         # edges leaving each source node, in edge order
         self.out_edges = [[e for e, (_, s) in enumerate(EDGES) if s == src] for src in range(NUM_NODES - 1)]
         self._plans: dict[tuple, tuple] = {}  # see _fused_plan
-        # plain lists (module lookups through ModuleList and __getattr__ cost ~25 us per source node)
+        # plain lists: lookups through ModuleList and Module.__getattr__ are slow Python on every call
         self._ops = {CONV3: [m.conv3 for m in self.edges], CONV1: [m.conv1 for m in self.edges]}
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, active: Sequence[int] | None,
