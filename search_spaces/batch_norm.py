@@ -4,16 +4,18 @@ The search cells' BN (no running statistics, so batch statistics always) runs on
 output. PyTorch's CPU forward for NCHW tensors reduces channel by channel over the batch and
 spatial dims, slowly at the supernets' small shapes (``harness bench``'s ``kernels`` row, forward
 + backward of NB-201's first-stage three-edge BN, batch 32 x 24 x 32 x 32 on this project's
-CPU: native 1.35-1.41 ms, this 0.85-0.91 ms). Here the statistics
+CPU: native 1.39-1.53 ms, this 0.89-1.07 ms). Here the statistics
 come from contiguous row reductions (per sample and channel, then over the batch) in two passes
 as PyTorch's (mean, then the centred sum of squares), and the normalisation scales the centred
 copy in place. The backward is PyTorch's own ``native_batch_norm_backward`` (which autograd
 differentiates again, so Hessian-vector products work).
 
-``batch_norm_batch_stats`` falls back to ``F.batch_norm`` off the CPU, for channels-last or
-low-precision input, under autocast, and whenever a ``TorchFunctionMode`` or tensor subclass
-overrides torch functions (``harness.double_backward`` replaces ``F.batch_norm`` that way while
-it builds a curvature graph).
+``batch_norm_batch_stats`` falls back to ``F.batch_norm`` for channels with fewer than
+``MIN_CHANNEL_ELEMENTS`` elements (there its extra op calls cost more than the native
+reduction loses; NB-201's last stage at the quick bench's batch of 32), off the CPU, for
+channels-last or low-precision input, under autocast, and whenever a ``TorchFunctionMode``
+or tensor subclass overrides torch functions (``harness.double_backward`` replaces
+``F.batch_norm`` that way while it builds a curvature graph).
 """
 
 from __future__ import annotations
@@ -64,8 +66,14 @@ class _BatchStatsNorm(PositionalFunction):
         return gx, gw, gb, None
 
 
+#: Elements per channel (batch x height x width) from which the row statistics are used; a tuning
+#: constant from paired step timings on this project's 2-core CPU (4096 against 0 and 16384).
+MIN_CHANNEL_ELEMENTS = 4096
+
+
 def _fast_path(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None) -> bool:
     return (x.device.type == "cpu" and x.dim() == 4 and x.dtype in (torch.float32, torch.float64)
+            and x.shape[0] * x.shape[2] * x.shape[3] >= MIN_CHANNEL_ELEMENTS
             and x.is_contiguous() and not torch.is_autocast_enabled("cpu")
             and not has_torch_function_variadic(x, weight, bias))
 

@@ -7,7 +7,14 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 from torch.testing import assert_close
 
+import search_spaces.batch_norm as bn_module
 from search_spaces.batch_norm import batch_norm_batch_stats
+
+
+@pytest.fixture(autouse=True)
+def _every_size(monkeypatch):
+    """The row statistics for the small tensors of these tests too (the size floor has its own test)."""
+    monkeypatch.setattr(bn_module, "MIN_CHANNEL_ELEMENTS", 0)
 
 
 def _reference(x, w, b, eps=1e-5):
@@ -114,3 +121,11 @@ def test_falls_back_to_f_batch_norm(case):
     y = batch_norm_batch_stats(x)
     assert "BatchStatsNorm" not in type(y.grad_fn).__name__
     assert_close(y, _reference(x, None, None))
+
+
+def test_channels_below_the_size_floor_take_f_batch_norm(monkeypatch):
+    monkeypatch.setattr(bn_module, "MIN_CHANNEL_ELEMENTS", 4 * 5 * 5 + 1)
+    x = torch.randn(4, 3, 5, 5, requires_grad=True)
+    assert "BatchStatsNorm" not in type(batch_norm_batch_stats(x).grad_fn).__name__
+    monkeypatch.setattr(bn_module, "MIN_CHANNEL_ELEMENTS", 4 * 5 * 5)
+    assert "BatchStatsNorm" in type(batch_norm_batch_stats(x).grad_fn).__name__
