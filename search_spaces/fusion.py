@@ -32,7 +32,7 @@ def concat_batch_norm(y: torch.Tensor, bns: Sequence[nn.BatchNorm2d], scale: tor
     Args:
         y: ``[B, m * C, H, W]``, block ``i`` normalised by ``bns[i]`` (all with ``C`` features and the
             same ``affine``, ``track_running_stats``, ``eps`` and ``momentum``).
-        scale: ``[len(bns)]`` output factors (one per block), ``[m * C]`` (one per channel), or None.
+        scale: ``[len(bns)]`` output factors, or None.
         training: The module's mode (batch statistics, running-statistics update).
     """
     bn0 = bns[0]
@@ -42,7 +42,8 @@ def concat_batch_norm(y: torch.Tensor, bns: Sequence[nn.BatchNorm2d], scale: tor
     weight = torch.cat([b.weight for b in bns]) if bn0.affine else None
     bias = torch.cat([b.bias for b in bns]) if bn0.affine else None
     if scale is not None:
-        per_channel = scale if scale.shape[-1] == y.shape[1] else scale.repeat_interleave(sizes[0])
+        # one gather: repeat_interleave's autograd chain (four nodes) cost more at these sizes
+        per_channel = scale.index_select(-1, _repeat_index(len(bns), sizes[0], scale.device))
         weight = per_channel if weight is None else per_channel * weight
         bias = None if bias is None else per_channel * bias
     if not bn0.track_running_stats:
@@ -96,6 +97,15 @@ def cat_params(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
 
 
 _INDEX_CACHE: dict[tuple, torch.Tensor] = {}
+
+
+def _repeat_index(m: int, c: int, device: torch.device) -> torch.Tensor:
+    """``[0] * c + [1] * c + ... + [m - 1] * c`` on ``device``, cached."""
+    key = ("repeat", m, c, device)
+    idx = _INDEX_CACHE.get(key)
+    if idx is None:
+        idx = _INDEX_CACHE[key] = torch.arange(m, device=device).repeat_interleave(c)
+    return idx
 
 
 def select_weights(w: torch.Tensor, entries: Sequence[tuple[int, int]]) -> torch.Tensor:

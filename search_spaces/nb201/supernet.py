@@ -131,18 +131,16 @@ class SearchCell(nn.Module):
         """Which edges leaving ``src`` run which op under ``active``, worked out once per (src, choice).
 
         ``(convs, pool, terms, coefs)``: ``convs`` lists ``(kind, edges, (edge, kind) entries)`` per
-        convolution kind that some edge runs (each entry repeated once per channel: the BN scale);
-        ``pool`` whether any edge pools; ``terms`` lists ``(edge, target, pools, skips, all_none)``
-        in edge order; ``coefs`` the ``(edge, kind)`` entries of the pool and skip terms in the
-        order ``terms`` uses them.
+        convolution kind that some edge runs; ``pool`` whether any edge pools; ``terms`` lists
+        ``(edge, target, pools, skips, all_none)`` in edge order; ``coefs`` the ``(edge, kind)``
+        entries of the pool and skip terms in the order ``terms`` uses them.
         """
         edges = self.out_edges[src]
         key = (src, None if active is None else tuple(active[e] for e in edges))
         plan = self._plans.get(key)
         if plan is None:
             ops = {e: (range(1, len(OPS)) if active is None else (active[e],)) for e in edges}
-            # each entry once per channel: the per-channel BN scale in one gather (see _conv_bn)
-            convs = tuple((kind, tuple(g), tuple((e, kind) for e in g for _ in range(self.c)))
+            convs = tuple((kind, tuple(g), tuple((e, kind) for e in g))
                           for kind in (CONV3, CONV1) for g in [[e for e in edges if kind in ops[e]]] if g)
             terms = tuple((e, EDGES[e][0], POOL in ops[e], SKIP in ops[e], not any(k != NONE for k in ops[e]))
                           for e in edges)
@@ -182,8 +180,8 @@ class SearchCell(nn.Module):
         """Conv-BN of several same-kernel ops on one (already ReLU'd) input, channels concatenated.
 
         One convolution per kernel size: 1x1 kernels padded into 3x3 would cost 9x their FLOPs,
-        which a compute-bound CPU pays in full. ``scale`` (``[len(mods)]`` or one entry per output
-        channel, optional) multiplies each op's output (folded into BN, see ``search_spaces.fusion``).
+        which a compute-bound CPU pays in full. ``scale`` (``[len(mods)]``, optional) multiplies
+        each op's output (folded into BN, see ``search_spaces.fusion``).
         """
         conv0 = mods[0].conv
         bias = cat_params([m.conv.bias for m in mods]) if conv0.bias is not None else None
