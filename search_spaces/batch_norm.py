@@ -4,7 +4,7 @@ The search cells' BN (no running statistics, so batch statistics always) runs on
 output. PyTorch's CPU forward for NCHW tensors reduces channel by channel over the batch and
 spatial dims, slowly at the supernets' small shapes (``harness bench``'s ``kernels`` row, forward
 + backward of NB-201's first-stage three-edge BN, batch 32 x 24 x 32 x 32 on this project's
-CPU: native 1.39-1.53 ms, this 0.89-1.07 ms). Here the statistics
+CPU, the six quick runs in the README: native 1.54-2.10 ms, this 1.01-1.50 ms). Here the statistics
 come from contiguous row reductions (per sample and channel, then over the batch) in two passes
 as PyTorch's (mean, then the centred sum of squares), and the normalisation scales the centred
 copy in place. The backward is PyTorch's own ``native_batch_norm_backward`` (which autograd
