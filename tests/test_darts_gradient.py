@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -26,7 +27,11 @@ class ToySupernet(torch.nn.Module):
         return h @ self.head
 
 
-def test_second_order_matches_brute_force():
+@pytest.mark.parametrize("momentum, weight_decay, with_buffers", [
+    (0.0, 0.0, False),  # the paper's w - xi grad_w L_train
+    (0.9, 3e-2, True),  # the weight optimizer's step; buffers on some weights only
+])
+def test_second_order_matches_brute_force(momentum, weight_decay, with_buffers):
     torch.manual_seed(0)
     net = ToySupernet()
     xt, yt = torch.randn(16, 5, dtype=torch.float64), torch.randint(0, 3, (16,))
@@ -35,15 +40,17 @@ def test_second_order_matches_brute_force():
     mix = lambda a: {k: torch.softmax(v, -1) for k, v in a.items()}  # noqa: E731
     loss_fn = darts_grad.cross_entropy_loss(net, mix)
     params = list(net.parameters())
+    buffers = [torch.randn_like(p) if with_buffers and i % 2 == 0 else None for i, p in enumerate(params)]
     xi = 0.1
-    _, _, g = darts_grad.second_order(loss_fn, alpha, params, (xt, yt), (xv, yv), xi=xi, momentum=0.0,
-                                      weight_decay=0.0, momentum_buffers=[None] * len(params))
+    _, _, g = darts_grad.second_order(loss_fn, alpha, params, (xt, yt), (xv, yv), xi=xi, momentum=momentum,
+                                      weight_decay=weight_decay, momentum_buffers=buffers)
 
     def unrolled_val_loss(a: torch.Tensor) -> torch.Tensor:
-        # L_val(w - xi * grad_w L_train(w, a), a), differentiated by brute force below
+        # L_val(w - xi * (grad_w L_train(w, a) + wd w + momentum m), a), differentiated by brute force below
         lt = F.cross_entropy(net(xt, mix({"cell": a})), yt)
         gw = torch.autograd.grad(lt, params)
-        w2 = [p - xi * d for p, d in zip(params, gw)]
+        w2 = [p - xi * (d + weight_decay * p + (0.0 if m is None else momentum * m))
+              for p, d, m in zip(params, gw, buffers)]
         saved = [p.detach().clone() for p in params]
         with torch.no_grad():
             for p, v in zip(params, w2):

@@ -74,11 +74,10 @@ def second_order(loss_fn: LossFn, alpha: dict[str, torch.Tensor], params: Sequen
     try:
         with torch.no_grad():
             # d = g + wd * w (+ momentum * m); w <- w - xi * d: the step the weight optimizer would take
-            d = torch._foreach_add(g_t, torch._foreach_mul(backup, weight_decay))
-            moving = [(i, m) for i, m in enumerate(momentum_buffers) if m is not None]
+            d = torch._foreach_add(g_t, backup, alpha=weight_decay)
+            moving = [(d_i, m) for d_i, m in zip(d, momentum_buffers) if m is not None]
             if moving:
-                d_m = [d[i] for i, _ in moving]
-                torch._foreach_add_(d_m, torch._foreach_mul([m for _, m in moving], momentum))
+                torch._foreach_add_([d_i for d_i, _ in moving], [m for _, m in moving], alpha=momentum)
             torch._foreach_mul_(d, xi)
             torch._foreach_sub_(params, d)
         loss_v, logits_v = loss_fn(valid[0], valid[1], alpha)
