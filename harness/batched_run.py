@@ -53,7 +53,7 @@ def check_batchable(runs: list[SearchRun]) -> None:
     if len({r.config.seed for r in runs}) != len(runs):
         raise ConfigError("batched seeds must be distinct")
     c = runs[0].config
-    opt_cfg = make_config(c.optimizer, c.optimizer_config)
+    opt_cfg = make_config(c.optimizer, c.optimizer_values())
     if c.optimizer != "darts" or getattr(opt_cfg, "order", None) != 1:
         raise ConfigError(f"--batch-seeds supports first-order DARTS (optimizer 'darts', order 1), "
                           f"not {c.optimizer!r} with {c.optimizer_config}; run these seeds separately")

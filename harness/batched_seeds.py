@@ -169,6 +169,17 @@ class BatchedDarts:
         for x, _ in (train, valid):
             if x.shape[0] != self.k:
                 raise ValueError(f"expected {self.k} stacked batches, got leading dim {x.shape[0]}")
+        if getattr(self.config, "step_order", "arch-first") == "weights-first":  # AutoDL DARTS-V1
+            loss_t, logits_t = self._weight_step(train)
+            loss_v, logits_v = self._arch_step(valid)
+        else:
+            loss_v, logits_v = self._arch_step(valid)
+            loss_t, logits_t = self._weight_step(train)
+        self.steps += 1
+        return {**_metrics("train", logits_t, train[1], loss_t), **_metrics("valid", logits_v, valid[1], loss_v)}
+
+    def _arch_step(self, valid: StackedBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Adam step of every seed's logits from its validation batch; ``(losses [K], logits)``."""
         alpha = list(self.alpha.values())
         loss_v, logits_v = self._loss(self.params, self.buffers, valid[0], valid[1], self.mix(self.alpha))
         grads = torch.autograd.grad(loss_v.sum(), alpha)
@@ -176,7 +187,10 @@ class BatchedDarts:
         for a, g in zip(alpha, grads):
             a.grad = g.detach()
         self.adam.step()
+        return loss_v, logits_v
 
+    def _weight_step(self, train: StackedBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """SGD step of every seed's weights from its training batch; ``(losses [K], logits)``."""
         w = {k: v.detach() for k, v in self.mix(self.alpha).items()}
         loss_t, logits_t = self._loss(self.params, self.buffers, train[0], train[1], w)
         params = self.trainable
@@ -187,8 +201,7 @@ class BatchedDarts:
         if self.config.grad_clip > 0:
             self._clip([p.grad for p in params if p.grad is not None], self.config.grad_clip)
         self.sgd.step()
-        self.steps += 1
-        return {**_metrics("train", logits_t, train[1], loss_t), **_metrics("valid", logits_v, valid[1], loss_v)}
+        return loss_t, logits_t
 
     def _clip(self, grads: list[torch.Tensor], max_norm: float) -> None:
         """Per-seed ``clip_grad_norm_``: each ``[K, ...]`` gradient scaled by its seed's factor ``[K]``."""

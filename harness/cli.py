@@ -93,7 +93,8 @@ def _import_commands() -> None:
 _COMMANDS = ["harness.commands.run", "harness.commands.info", "harness.commands.tabulate",
              "harness.commands.baseline", "harness.commands.correlate", "harness.commands.bench",
              "harness.commands.sweep", "harness.commands.table", "harness.commands.report",
-             "harness.commands.import_cmd", "harness.commands.evaluate", "harness.commands.proxy"]
+             "harness.commands.import_cmd", "harness.commands.evaluate", "harness.commands.proxy",
+             "harness.commands.protocol"]
 _import_commands()
 
 if __name__ == "__main__":

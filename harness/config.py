@@ -2,6 +2,12 @@
 
 Defaults are the embedded setting (S5 space on scikit-learn's digits against
 the shipped S5 table), so ``harness run`` works with no files at all.
+
+Search-protocol values (epochs, batch size, candidate-scoring batches and
+every optimizer hyperparameter) come from the preset of the space's family
+and the optimizer (``harness.protocols``); fields left ``None`` take the
+preset's value when the config is built, so a saved config holds the
+resolved values and the preset name.
 """
 
 from __future__ import annotations
@@ -37,10 +43,13 @@ class RunConfig:
         benchmark_seed: Seed aggregation of ground-truth queries ("mean" or a seed).
         data_dir: Folder with the official dataset files (not needed for digits).
         optimizer: Registered optimizer name.
-        optimizer_config: Overrides of the optimizer's config dataclass.
+        optimizer_config: Overrides of the preset's optimizer values.
         seed: Seeds weights, data order and the optimizer's generators.
-        epochs: Search epochs.
-        batch_size: Search batch size (train and valid).
+        protocol: Preset name ``FAMILY/OPTIMIZER`` (None: the space's family and the optimizer).
+        epochs: Search epochs (None: the preset's).
+        batch_size: Search batch size, train and valid (None: the preset's).
+        select_batch_size: Batch of each candidate scored at selection (None: the preset's).
+        select_augment: Training augmentation on those batches (None: the preset's).
         channels, depth: Supernet size overrides (None: the space's protocol size).
         track_running_stats: Search-BN override (None: the space's protocol choice).
         subset: Keep only this many images per split (tests, smoke runs).
@@ -72,8 +81,11 @@ class RunConfig:
     optimizer: str = "darts"
     optimizer_config: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
-    epochs: int = EMBEDDED_EPOCHS
-    batch_size: int = 64
+    protocol: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    select_batch_size: int | None = None
+    select_augment: bool | None = None
     channels: int | None = None
     depth: int | None = None
     track_running_stats: bool | None = None
@@ -95,12 +107,14 @@ class RunConfig:
         for name in ("channels_last", "batch_seeds"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.select_augment is not None and not isinstance(self.select_augment, bool):
+            raise ConfigError(f"select_augment must be true or false, got {self.select_augment!r}")
         if not isinstance(self.eigen_every, int) or self.eigen_every < 0:
             raise ConfigError(f"eigen_every must be a non-negative integer, got {self.eigen_every!r}")
-        for name in ("epochs", "batch_size", "select_batches", "eigen_batches"):
+        for name in ("select_batches", "eigen_batches"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        for name in ("channels", "depth", "subset", "benchmark_epochs"):
+        for name in ("channels", "depth", "subset", "benchmark_epochs", "epochs", "batch_size", "select_batch_size"):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or v < 1):
                 raise ConfigError(f"{name} must be a positive integer, got {v!r}")
@@ -108,6 +122,37 @@ class RunConfig:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         if not isinstance(self.optimizer_config, dict):
             raise ConfigError("optimizer_config must be a mapping")
+        self._resolve_protocol()
+
+    def _resolve_protocol(self) -> None:
+        """Fill the ``None`` protocol fields and the preset name from the preset."""
+        from harness.protocols import RUN_KEYS
+        from search_spaces import get_space
+
+        get_space(self.space)  # an unknown space says so (with the known ones) before anything else
+        clash = sorted(set(self.optimizer_config) & set(RUN_KEYS))
+        if clash:
+            raise ConfigError(f"{clash} are run settings, not optimizer overrides (set them on the run)")
+        proto = self.resolved_protocol()
+        for k in RUN_KEYS:
+            object.__setattr__(self, k, proto.values[k])
+        object.__setattr__(self, "protocol", proto.preset)
+
+    def resolved_protocol(self):
+        """The ``harness.protocols.Protocol`` this config runs (preset values, sources, overrides).
+
+        Run fields that differ from the preset count as overrides, as ``optimizer_config`` does.
+        """
+        from harness.protocols import RUN_KEYS, resolve_protocol
+
+        base = resolve_protocol(self.space, self.optimizer, None, self.protocol)
+        explicit = {k: getattr(self, k) for k in RUN_KEYS
+                    if getattr(self, k) is not None and getattr(self, k) != base.values[k]}
+        return resolve_protocol(self.space, self.optimizer, {**self.optimizer_config, **explicit}, self.protocol)
+
+    def optimizer_values(self) -> dict[str, Any]:
+        """Every optimizer-config value of the run: the preset's, with ``optimizer_config`` applied."""
+        return self.resolved_protocol().optimizer_values()
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunConfig:

@@ -226,7 +226,7 @@ def load_trained(path: str | Path, device: torch.device | str = "cpu") -> Traine
     # checkpoint.pt: rebuild the optimizer so its evaluation extras come back too
     from harness.optimizers import create_optimizer
 
-    opt = create_optimizer(run.optimizer, space, supernet, run.optimizer_config, epochs=run.epochs,
+    opt = create_optimizer(run.optimizer, space, supernet, run.optimizer_values(), epochs=run.epochs,
                            steps_per_epoch=cfg["resolved"]["steps_per_epoch"], seed=run.seed)
     opt.load_state_dict(state["optimizer"])
     return trained_from_optimizer(opt, run, p)
@@ -331,7 +331,7 @@ def dropout_study(base: RunConfig, r_values: Sequence[float], cfg: CorrelateConf
     rows = []
     for r in r_values:
         for seed in seeds or (base.seed,):
-            run = replace(base, optimizer="oneshot", seed=seed,
+            run = replace(base, optimizer="oneshot", seed=seed, protocol=None,
                           optimizer_config={**base.optimizer_config, "r_max": float(r)})
             trained, splits, opt = train_supernet(run, progress)
             res = correlate(trained, cfg, gt, splits, out / f"r_max={r:g}-seed{seed}")

@@ -143,7 +143,7 @@ def import_seed(setting: Setting, seed: int, out_root: str | Path) -> Path:
     if (d / "final.json").is_file():
         return d
     d.mkdir(parents=True, exist_ok=True)
-    opt_cfg = make_config("darts-2nd", run.optimizer_config).to_dict()
+    opt_cfg = make_config("darts-2nd", run.optimizer_values()).to_dict()
     atomic_write_json(d / "config.json", {
         "run_id": run_id, "run": json.loads(json.dumps(run.to_dict())),
         "resolved": {"optimizer": json.loads(json.dumps(opt_cfg)), "drop_path_prob": setting.drop_path_prob,

@@ -198,7 +198,7 @@ def pool_size_study(base: RunConfig, sizes: Sequence[int], mode: str, cfg: NSAAn
     gt = ground_truth_for(base, get_space(base.space), **gt_overrides) if use_gt else None
     rows, hists, curves = [], {}, {}
     for size in sizes:
-        run = replace(base, optimizer="nsa",
+        run = replace(base, optimizer="nsa", protocol=None,
                       optimizer_config={**base.optimizer_config, "pool_size": int(size), "mode": mode})
         trained, splits, _ = train_supernet(run, progress)
         res = analyze_pool(trained, cfg, splits, gt, out / f"S={size}")

@@ -197,7 +197,7 @@ def train_supernet(run: RunConfig, progress: Callable[[str], None] | None = None
     steps = min(train_s.epoch_len, valid_s.epoch_len)
     if steps < 1:
         raise ConfigError(f"batch size {run.batch_size} exceeds the search split")
-    opt = create_optimizer(run.optimizer, space, supernet, run.optimizer_config, epochs=run.epochs,
+    opt = create_optimizer(run.optimizer, space, supernet, run.optimizer_values(), epochs=run.epochs,
                            steps_per_epoch=steps, seed=run.seed)
     for epoch in range(run.epochs):
         opt.on_epoch_start(epoch)

@@ -28,10 +28,11 @@ import torch
 
 from harness.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from harness.config import RunConfig
-from harness.data import load_dataset, search_streams
+from harness.data import load_dataset, search_streams, selection_stream
 from harness.ground_truth import GroundTruth
 from harness.lock import RunLock
 from harness.optimizers import create_optimizer, make_config, supernet_overrides
+from harness.optimizers.parts.candidates import SelectionBatches
 from search_spaces import get_space
 from search_spaces.errors import ConfigError, UserError
 from search_spaces.io import atomic_write_json, atomic_write_text
@@ -51,6 +52,7 @@ class LiveRun:
     valid_s: Any
     steps: int
     fixed: list[tuple[torch.Tensor, torch.Tensor]]
+    select_s: Any = None
     rows: list[dict[str, Any]] = field(default_factory=list)
     start: int = 0
     elapsed: float = 0.0
@@ -107,7 +109,7 @@ class SearchRun:
         self.progress = progress or (lambda _line: None)
         self.device = resolve_device(config.device)
         self.space = get_space(config.space)
-        make_config(config.optimizer, config.optimizer_config)  # fail on bad names/keys before any work
+        make_config(config.optimizer, config.optimizer_values())  # fail on bad values before any work
         self.gt = GroundTruth.create(config, self.space)
         #: Seeds this run is stepped with (``harness.batched_run``); None for a separate run.
         self.batched_with: list[int] | None = None
@@ -171,7 +173,7 @@ class SearchRun:
         net_cfg = self.space.default_config().with_overrides(
             channels=c.channels, depth=c.depth, track_running_stats=c.track_running_stats,
             num_classes=splits.num_classes, in_channels=splits.in_channels, input_size=splits.input_size,
-            **supernet_overrides(c.optimizer, c.optimizer_config))
+            **supernet_overrides(c.optimizer, c.optimizer_values()))
         torch.manual_seed(c.seed)
         supernet = self.space.build_supernet(net_cfg).to(self.device)
         if c.channels_last:
@@ -183,10 +185,12 @@ class SearchRun:
         steps = min(train_s.epoch_len, valid_s.epoch_len)
         if steps < 1:
             raise ConfigError(f"batch size {c.batch_size} exceeds the search split ({len(splits.search_train[1])} images)")
-        opt = create_optimizer(c.optimizer, self.space, supernet, c.optimizer_config,
+        opt = create_optimizer(c.optimizer, self.space, supernet, c.optimizer_values(),
                                epochs=c.epochs, steps_per_epoch=steps, seed=c.seed)
+        opt.valid_stream = valid_s  # ENAS trains its controller on it after the epoch's steps
         fixed = _fixed_batches(splits, c.batch_size, max(c.select_batches, c.eigen_batches))
-        live = LiveRun(net_cfg, supernet, opt, train_s, valid_s, steps, fixed)
+        select_s = selection_stream(splits, c.select_batch_size, c.seed, c.select_augment, self.device)
+        live = LiveRun(net_cfg, supernet, opt, train_s, valid_s, steps, fixed, select_s)
         ckpt = self.dir / "checkpoint.pt"
         if ckpt.exists():
             try:
@@ -196,6 +200,8 @@ class SearchRun:
             opt.load_state_dict(state["optimizer"])
             train_s.load_state_dict(state["train_stream"])
             valid_s.load_state_dict(state["valid_stream"])
+            if "select_stream" in state:
+                select_s.load_state_dict(state["select_stream"])
             torch.set_rng_state(state["torch_rng"])
             live.rows, live.start, live.elapsed = state["rows"], state["epoch"] + 1, state["elapsed"]
             self._write_trajectory(live.rows)
@@ -208,7 +214,7 @@ class SearchRun:
         c, opt = self.config, live.opt
         t0 = time.perf_counter()
         extra = opt.on_epoch_end(epoch)
-        arch = opt.select(live.fixed[: c.select_batches])
+        arch = opt.select(SelectionBatches(live.fixed[: c.select_batches], live.select_s))
         live.elapsed += seconds + time.perf_counter() - t0
         # measurement, not search: kept out of wall_seconds; never overrides an optimizer's own value
         if c.eigen_every and "dominant_eigenvalue" not in extra:
@@ -225,7 +231,8 @@ class SearchRun:
     def checkpoint_state(self, live: LiveRun, epoch: int) -> dict[str, Any]:
         """What ``checkpoint.pt`` holds after ``epoch``."""
         return {"optimizer": live.opt.state_dict(), "train_stream": live.train_s.state_dict(),
-                "valid_stream": live.valid_s.state_dict(), "torch_rng": torch.get_rng_state(),
+                "valid_stream": live.valid_s.state_dict(), "select_stream": live.select_s.state_dict(),
+                "torch_rng": torch.get_rng_state(),
                 "rows": live.rows, "epoch": epoch, "elapsed": live.elapsed}
 
     def finish(self, live: LiveRun, status: str, reason: str | None) -> dict[str, Any]:
@@ -246,7 +253,7 @@ class SearchRun:
             saved = json.loads(cfg_p.read_text()).get("run", {})
             try:  # fields added to RunConfig since the run was written take their defaults
                 saved = _jsonable(RunConfig.from_dict(saved).to_dict())
-            except (ConfigError, TypeError):
+            except (UserError, TypeError):
                 pass
             if saved != _jsonable(self.config.to_dict()):
                 raise RunExistsError(f"{self.dir} belongs to a different config; choose another --out")
@@ -263,6 +270,7 @@ class SearchRun:
             "resolved": {
                 "supernet": asdict(net_cfg),
                 "optimizer": _jsonable(opt.config.to_dict()),
+                "protocol": self.config.resolved_protocol().to_dict(),
                 "steps_per_epoch": steps,
                 "ground_truth": self.gt.describe(),
                 "search_split_sizes": {"train": int(len(splits.search_train[1])),

@@ -20,8 +20,13 @@ NUMERIC = ["train_loss", "train_acc", "valid_loss", "valid_acc"]
 
 
 def _cfg(seed: int = 0, **kw) -> RunConfig:
+    # DARTS's own protocol (arch first, no Nesterov, weight decay 3e-4), not the NB-201 preset: with the
+    # preset these tiny digits runs amplify the clip norm's float-rounding differences past the tolerance
+    # and tip a near-tied argmax within 8 steps; the steps themselves stay equal (test_batched_seeds
+    # checks the preset's values step by step)
     base = dict(space="nb201", dataset="digits", benchmark="none", optimizer="darts", epochs=2,
-                batch_size=32, subset=128, channels=4, depth=1, seed=seed)
+                batch_size=32, subset=128, channels=4, depth=1, seed=seed,
+                optimizer_config={"step_order": "arch-first", "w_nesterov": False, "w_weight_decay": 3e-4})
     base.update(kw)
     return RunConfig(**base)
 
@@ -146,7 +151,7 @@ def test_cli_batch_seeds(tmp_path):
                                  "--batch-seeds", "--no-summary", "--out", str(tmp_path)])
     assert r.exit_code == 0, r.output
     assert r.output.count(": finished;") == 2
-    cfg = dataclasses.replace(_cfg(1, epochs=1), batch_seeds=True)
+    cfg = dataclasses.replace(_cfg(1, epochs=1, optimizer_config={}), batch_seeds=True)
     assert (tmp_path / cfg.run_id() / "final.json").is_file()
 
 

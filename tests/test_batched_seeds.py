@@ -32,17 +32,24 @@ def _batches(k: int, n: int) -> list[tuple[tuple[torch.Tensor, torch.Tensor], tu
     return [(mk(), mk()) for _ in range(n)]
 
 
-@pytest.fixture(scope="module", params=["nb201", "s1"])
+@pytest.fixture(scope="module", params=[("nb201", "arch-first"), ("nb201", "weights-first"), ("s1", "arch-first")])
 def trained(request):
-    """Batched and separate runs, 3 steps crossing an epoch boundary (so the lr schedule is exercised)."""
-    space, cfg = _setup(request.param)
+    """Batched and separate runs, 3 steps crossing an epoch boundary (so the lr schedule is exercised);
+    both step orders (DARTS's architecture first, AutoDL DARTS-V1's weights first)."""
+    name, order = request.param
+    space, cfg = _setup(name)
+    # weights first: the NB-201 preset of darts (AutoDL DARTS-V1 order, Nesterov, weight decay 5e-4)
+    over = {"step_order": order} if order == "arch-first" else \
+        {"step_order": order, "w_nesterov": True, "w_weight_decay": 5e-4}
     data = _batches(len(SEEDS), STEPS)
-    batched = BatchedDarts(space, cfg, SEEDS, make_config("darts"), epochs=EPOCHS, steps_per_epoch=STEPS_PER_EPOCH)
+    batched = BatchedDarts(space, cfg, SEEDS, make_config("darts", over), epochs=EPOCHS,
+                           steps_per_epoch=STEPS_PER_EPOCH)
     separate = []
     for s in SEEDS:
         torch.manual_seed(s)
         net = space.build_supernet(cfg)
-        separate.append(create_optimizer("darts", space, net, epochs=EPOCHS, steps_per_epoch=STEPS_PER_EPOCH, seed=s))
+        separate.append(create_optimizer("darts", space, net, over, epochs=EPOCHS, steps_per_epoch=STEPS_PER_EPOCH,
+                                         seed=s))
     init = (batched.unstack(), [({k: v.clone() for k, v in o.supernet.state_dict().items()},
                                  {k: v.detach().clone() for k, v in o.alpha.tensors().items()}) for o in separate])
     b_metrics, s_metrics = [], []

@@ -21,7 +21,7 @@ optimizers:
   - darts
   - name: rsws
     config: {n_candidates: 4}
-    grid: {select_batches_hint: [1, 2]}
+    grid: {w_lr: [0.01, 0.02]}
 spaces: [s5]
 datasets: [digits, {dataset: digits, benchmark: none}]
 seeds: [0, 1]
@@ -38,7 +38,7 @@ def test_plan_expansion_and_stable_ids(tmp_path):
     assert len(runs) == 3 * 2 * 2 * 2 and len({r.run_id() for r in runs}) == len(runs)
     assert all(isinstance(r, RunConfig) and r.batch_size == 32 for r in runs)
     rs = [r for r in runs if r.optimizer == "rsws"]
-    assert {r.optimizer_config["select_batches_hint"] for r in rs} == {1, 2}
+    assert {r.optimizer_config["w_lr"] for r in rs} == {0.01, 0.02}
     assert all(r.optimizer_config["n_candidates"] == 4 for r in rs)
     assert {r.epochs for r in runs} == {1, 2} and {r.benchmark for r in runs} == {"s5-digits", "none"}
     # same plan, keys reordered: same ids in the same order

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from harness.cli import _progress_printer, cli
-from harness.config import EMBEDDED_EPOCHS, RunConfig
+from harness.config import RunConfig
 from search_spaces.errors import ConfigError
 
 DEFAULT_OPTIMIZERS = ("darts", "rsws")
@@ -39,9 +39,11 @@ def _parse_set(items: tuple[str, ...]) -> dict:
 @click.option("--benchmark-dataset", default=None, help="Dataset name in the benchmark (default: --dataset).")
 @click.option("--benchmark-epochs", default=None, type=int, help="Ground-truth training budget (default: the table's largest).")
 @click.option("--seeds", multiple=True, type=int, help="Seeds; several allowed: --seeds 0 1 2. [default: 0 1 2]")
-@click.option("--epochs", default=EMBEDDED_EPOCHS, show_default=True, type=int, envvar="HARNESS_EPOCHS",
-              show_envvar=True, help="Search epochs (CI sets HARNESS_EPOCHS for a reduced budget).")
-@click.option("--batch-size", default=64, show_default=True, type=int)
+@click.option("--epochs", default=None, type=int, envvar="HARNESS_EPOCHS", show_envvar=True,
+              help="Search epochs (default: the protocol preset's; see `harness protocol SPACE OPTIMIZER`).")
+@click.option("--batch-size", default=None, type=int, help="Search batch size (default: the preset's).")
+@click.option("--protocol", "preset", default=None,
+              help="Protocol preset FAMILY/OPTIMIZER (default: the space's family; `harness protocol --list`).")
 @click.option("--channels", default=None, type=int, help="Supernet width (default: the space's protocol).")
 @click.option("--depth", default=None, type=int, help="Cells per stage/stack (default: the space's protocol).")
 @click.option("--track-running-stats", default=None, type=bool, help="Search-BN tracking (default: the space's protocol).")
@@ -57,12 +59,14 @@ def _parse_set(items: tuple[str, ...]) -> dict:
               help="torch.compile the supernet (for GPUs; reduce-overhead adds CUDA graphs).")
 @click.option("--batch-seeds", is_flag=True,
               help="Step the seeds of each optimizer together in one process (first-order DARTS; see README).")
-@click.option("--set", "overrides", multiple=True, help="Optimizer config override KEY=VALUE (JSON value).")
+@click.option("--set", "overrides", multiple=True,
+              help="Override a protocol value KEY=VALUE (JSON value): an optimizer key or select_batch_size / "
+                   "select_augment.")
 @click.option("--out", default="results/runs", show_default=True, type=click.Path(file_okay=False))
 @click.option("--resume", is_flag=True, help="Continue unfinished runs from their last checkpoint.")
 @click.option("--no-summary", is_flag=True, help="Skip the summary table and plot.")
 def run_cmd(space, optimizers, dataset, data_dir, benchmark, benchmark_file, benchmark_dataset, benchmark_epochs,
-            seeds, epochs, batch_size, channels, depth, track_running_stats, subset, device, eigen_every, precision,
+            seeds, epochs, batch_size, preset, channels, depth, track_running_stats, subset, device, eigen_every, precision,
             channels_last, compile_mode, batch_seeds, overrides, out, resume, no_summary) -> None:
     """Run searches (default: DARTS and RS-ws on S5/digits, 3 seeds) and summarise them."""
     from harness.runner import SearchRun
@@ -70,6 +74,10 @@ def run_cmd(space, optimizers, dataset, data_dir, benchmark, benchmark_file, ben
     optimizers = optimizers or DEFAULT_OPTIMIZERS
     seeds = seeds or DEFAULT_SEEDS
     opt_cfg = _parse_set(overrides)
+    run_set = {k: opt_cfg.pop(k) for k in ("select_batch_size", "select_augment") if k in opt_cfg}
+    for k in ("epochs", "batch_size"):
+        if k in opt_cfg:
+            raise ConfigError(f"set {k} with --{k.replace('_', '-')}, not --set")
     runs = []
     # Build and validate every config before any work starts.
     for name in optimizers:
@@ -77,7 +85,8 @@ def run_cmd(space, optimizers, dataset, data_dir, benchmark, benchmark_file, ben
             cfg = RunConfig(space=space, dataset=dataset, benchmark=benchmark, benchmark_file=benchmark_file,
                             benchmark_dataset=benchmark_dataset, benchmark_epochs=benchmark_epochs,
                             data_dir=data_dir, optimizer=name, optimizer_config=opt_cfg, seed=seed,
-                            epochs=epochs, batch_size=batch_size, channels=channels, depth=depth,
+                            epochs=epochs, batch_size=batch_size, protocol=preset, **run_set,
+                            channels=channels, depth=depth,
                             track_running_stats=track_running_stats, subset=subset, device=device,
                             eigen_every=eigen_every, precision=precision, channels_last=channels_last,
                             compile=compile_mode, batch_seeds=batch_seeds)

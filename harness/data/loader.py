@@ -70,6 +70,10 @@ class BatchStream:
 
     __next__ = next
 
+    def restart(self) -> None:
+        """Make the next batch the first of a new pass (a new permutation), as a fresh ``iter(DataLoader)``."""
+        self._perm = None
+
     def __iter__(self) -> BatchStream:
         """The stream itself: iteration never ends, slice it (``itertools.islice``)."""
         return self
@@ -123,3 +127,18 @@ def search_streams(splits: Any, batch_size: int, seed: int, device: torch.device
     gens = [torch.Generator(device=dev).manual_seed(derive_seed(seed, k)) for k in (1, 2)]
     return (BatchStream(*splits.search_train, batch_size, gens[0], spec, splits.mean, splits.std),
             BatchStream(*splits.search_valid, batch_size, gens[1], spec, splits.mean, splits.std))
+
+
+def selection_stream(splits: Any, batch_size: int, seed: int, augment: bool = False,
+                     device: torch.device | str | None = None) -> BatchStream:
+    """Batches of the search-valid split for scoring candidates (sub-stream 3 of ``seed``).
+
+    As AutoDL's ``valid_loader``: shuffled, the last batch of a pass kept smaller
+    (no ``drop_last``), the batch capped at the split's size; ``augment`` gives it
+    the training augmentation (ENAS), else plain normalisation (RS-ws, SETN).
+    """
+    dev = torch.device(device) if device is not None else splits.device
+    x, y = splits.search_valid
+    gen = torch.Generator(device=dev).manual_seed(derive_seed(seed, 3))
+    spec = augment_spec(splits.name) if augment else None
+    return BatchStream(x, y, min(batch_size, len(y)), gen, spec, splits.mean, splits.std, drop_last=False)

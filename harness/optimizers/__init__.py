@@ -57,7 +57,8 @@ def create_optimizer(name: str, space, supernet, overrides: dict[str, Any] | Non
 
 _loaded = False
 _BUILTIN: list[str] = ["harness.optimizers.darts", "harness.optimizers.gdas", "harness.optimizers.rsws",
-                       "harness.optimizers.sdarts", "harness.optimizers.snas", "harness.optimizers.drnas",
+                       "harness.optimizers.sdarts", "harness.optimizers.snas", "harness.optimizers.snas_bilevel",
+                       "harness.optimizers.drnas",
                        "harness.optimizers.enas", "harness.optimizers.setn", "harness.optimizers.pcdarts",
                        "harness.optimizers.balenas", "harness.optimizers.vimnas", "harness.optimizers.oneshot",
                        "harness.optimizers.nsa", "harness.optimizers.robust_darts"]

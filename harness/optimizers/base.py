@@ -37,6 +37,11 @@ class OptimizerConfig:
         w_weight_decay: L2 factor of the weights.
         w_nesterov: Nesterov momentum.
         grad_clip: Max gradient norm of the weights (<= 0 disables).
+        w_lr_period: Cosine period ``T_max`` in epochs (0: the search's epochs). AutoDL's ENAS
+            config sets 10, so its rate swings between ``w_lr`` and ``w_lr_min`` every 10 epochs.
+
+    Each preset (``harness protocol``) states the source of every value; these
+    defaults are DARTS's ``cnn/train_search.py``.
     """
 
     w_lr: float = 0.025
@@ -45,6 +50,7 @@ class OptimizerConfig:
     w_weight_decay: float = 3e-4
     w_nesterov: bool = False
     grad_clip: float = 5.0
+    w_lr_period: int = 0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -92,10 +98,15 @@ class SearchOptimizer(ABC):
         self.space, self.supernet, self.config = space, supernet, config
         self.epochs, self.steps_per_epoch, self.seed = epochs, steps_per_epoch, seed
         self.device = next(supernet.parameters()).device
+        #: Floating dtype of the supernet's parameters (one-hot weights are made in it).
+        self.dtype = next(supernet.parameters()).dtype
         self.epoch = 0
         self.weights = WeightTrainer(supernet, config, total_steps=epochs * steps_per_epoch)
         self.generator = torch.Generator(device=self.device).manual_seed(seed + GENERATOR_OFFSET)
         self.rng = np.random.default_rng(seed + 104729)
+        #: The run's search-valid stream (``harness.data.BatchStream``), for optimizers that draw
+        #: validation batches outside ``step`` (ENAS's controller); set by the runner.
+        self.valid_stream: Any = None
 
     # -- protocol -------------------------------------------------------
     @abstractmethod
@@ -163,11 +174,11 @@ class SearchOptimizer(ABC):
 
     # -- helpers --------------------------------------------------------
     def forward(self, x: torch.Tensor, weights: dict[str, torch.Tensor],
-                active: dict[str, list[int]] | None = None) -> torch.Tensor:
-        """Supernet logits; passes ``active`` only when given (not every supernet takes it)."""
+                active: dict[str, list[int]] | None = None, **kw: Any) -> torch.Tensor:
+        """Supernet logits; passes ``active`` (and ``kw``) only when given (not every supernet takes them)."""
         if active is None or not getattr(self.supernet, "supports_active", False):
             return self.supernet(x, weights)
-        return self.supernet(x, weights, active=active)
+        return self.supernet(x, weights, active=active, **kw)
 
     @staticmethod
     def metrics(prefix: str, logits: torch.Tensor, y: torch.Tensor, loss: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -176,22 +187,13 @@ class SearchOptimizer(ABC):
         return {f"{prefix}_loss": loss.detach() * n, f"{prefix}_correct": (logits.argmax(-1) == y).sum().float(),
                 f"{prefix}_count": n}
 
-    def score_architectures(self, archs: list[Architecture], batches: list[Batch]) -> torch.Tensor:
-        """Supernet validation accuracy of each arch on ``batches`` (one-shot evaluation), ``[len(archs)]``."""
-        was = self.supernet.training
-        self.supernet.eval()
-        scores = []
-        with torch.no_grad():
-            for a in archs:
-                w = {k: v.to(self.device) for k, v in self.space.one_hot(a).items()}
-                act = _active_of(self.space, a)
-                correct = sum((self.forward(x, w, act).argmax(-1) == y).sum() for x, y in batches)
-                scores.append(correct)
-        self.supernet.train(was)
-        total = sum(int(y.shape[0]) for _, y in batches)
-        return torch.stack([torch.as_tensor(s, device=self.device) for s in scores]).float() / max(total, 1)
+    def score_architectures(self, archs: list[Architecture], batches: list[Batch],
+                            per_candidate: bool = False) -> torch.Tensor:
+        """Supernet validation accuracy of each arch, ``[len(archs)]`` (``parts.candidates``).
 
+        ``per_candidate``: each arch on its own batch of a fresh pass (AutoDL's selection);
+        else all on the same ``batches`` (one-shot evaluation).
+        """
+        from harness.optimizers.parts.candidates import score_candidates
 
-def _active_of(space: SearchSpace, arch: Architecture) -> dict[str, list[int]]:
-    """Per-row op index of a discrete architecture (an all-zero row gives 0 with weight 0)."""
-    return {k: v.argmax(-1).tolist() for k, v in space.one_hot(arch).items()}
+        return score_candidates(self, archs, batches, per_candidate=per_candidate)

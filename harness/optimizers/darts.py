@@ -23,6 +23,10 @@ from search_spaces import Architecture
 from search_spaces.errors import ConfigError
 
 
+#: Orders of the two updates of a bilevel step.
+STEP_ORDERS = ("arch-first", "weights-first")
+
+
 @dataclass(frozen=True)
 class DartsConfig(OptimizerConfig):
     """DARTS settings (NB-201 search protocol).
@@ -32,6 +36,9 @@ class DartsConfig(OptimizerConfig):
         order: 1 (first order) or 2 (unrolled second order).
         init_std: Std of the random init of the logits.
         unrolled_eps: Finite-difference scale: eps = unrolled_eps / ||v||.
+        step_order: ``"arch-first"`` (DARTS ``train_search.py``: architecture step, then the
+            weight step) or ``"weights-first"`` (AutoDL ``DARTS-V1.py``, the NB-201 paper's
+            first-order DARTS: weight step, then the architecture step on the updated weights).
     """
 
     arch_lr: float = 3e-4
@@ -40,11 +47,14 @@ class DartsConfig(OptimizerConfig):
     order: int = 1
     init_std: float = 1e-3
     unrolled_eps: float = 0.01
+    step_order: str = "arch-first"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.order not in (1, 2):
             raise ConfigError(f"DartsConfig.order must be 1 or 2, got {self.order}")
+        if self.step_order not in STEP_ORDERS:
+            raise ConfigError(f"step_order must be one of {STEP_ORDERS}, got {self.step_order!r}")
 
 
 @dataclass(frozen=True)
@@ -112,6 +122,16 @@ class Darts(ArchOptimizer):
     description = "DARTS, first-order architecture gradient (Liu et al. 2019)"
 
     def step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:
+        if self.config.step_order == "weights-first":
+            logits, loss = self._weight_step(train)
+            logits_v, loss_v = self._arch_step(train, valid)
+        else:
+            logits_v, loss_v = self._arch_step(train, valid)
+            logits, loss = self._weight_step(train)
+        return {**self.metrics("train", logits, train[1], loss), **self.metrics("valid", logits_v, valid[1], loss_v)}
+
+    def _arch_step(self, train: Batch, valid: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """One Adam step of the logits (first- or second-order gradient); returns the valid logits and loss."""
         loss_fn = darts_grad.cross_entropy_loss(self.supernet, self.mix)
         if self.config.order == 1:
             loss_v, logits_v, grads = darts_grad.first_order(loss_fn, self.alpha.tensors(), valid)
@@ -122,11 +142,15 @@ class Darts(ArchOptimizer):
                 momentum=c.w_momentum, weight_decay=c.w_weight_decay,
                 momentum_buffers=self.weights.momentum_buffers(), eps_scale=c.unrolled_eps)
         self.arch_update(grads)
+        return logits_v, loss_v
+
+    def _weight_step(self, train: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """One SGD step of the weights with the current (detached) mixing weights."""
         w = {k: v.detach() for k, v in self.mix(self.alpha.tensors()).items()}
         logits = self.supernet(train[0], w)
         loss = F.cross_entropy(logits, train[1])
         self.weights.step(loss)
-        return {**self.metrics("train", logits, train[1], loss), **self.metrics("valid", logits_v, valid[1], loss_v)}
+        return logits, loss
 
 
 @register_optimizer("darts-2nd")

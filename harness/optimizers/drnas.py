@@ -1,11 +1,15 @@
 """DrNAS (Chen et al., ICLR 2021): a Dirichlet distribution over each edge's ops.
 
 Concentration ``beta = ELU(alpha) + 1`` per row; the supernet sees pathwise
-(reparameterised) Dirichlet samples in both steps, and the architecture loss
-adds ``reg_scale`` times a regulariser on the concentration: the KL divergence
-to the prior ``Dir(prior)`` ("kl") or ``||beta||^2`` ("l2"). The final
-architecture is the argmax of the mean ``beta / sum(beta)``. ``partial_channels``
-> 1 builds the supernet with partial channel connections as DrNAS offers.
+(reparameterised) Dirichlet samples in both steps. The regulariser follows the
+official ``architect.py`` / ``201-space/search_model.py``: ``reg_type="l2"``
+(the official default) is an L2 penalty on the architecture parameters applied
+as Adam weight decay ``reg_scale`` (no loss term); ``"kl"`` adds
+``reg_scale * KL(Dir(beta) || Dir(prior))`` to the architecture loss and the
+Adam weight decay is 0. ``arch_weight_decay`` (0 by default) adds to the Adam
+weight decay in both cases. The final architecture is the argmax of the mean
+``beta / sum(beta)``. ``partial_channels`` > 1 builds the supernet with
+partial channel connections as DrNAS offers.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from search_spaces.errors import ConfigError
 
 @dataclass(frozen=True)
 class DrnasConfig(DartsConfig):
-    reg_type: str = "kl"
+    arch_weight_decay: float = 0.0
+    reg_type: str = "l2"
     reg_scale: float = 1e-3
     prior: float = 1.0
     #: DrNAS' partial-channel option (K as in PC-DARTS; 1 = off).
@@ -52,6 +57,13 @@ class Drnas(ArchOptimizer):
     def supernet_overrides(cls, config: DrnasConfig) -> dict:
         return {"partial_channels": config.partial_channels}
 
+    def __init__(self, *args, **kw) -> None:
+        super().__init__(*args, **kw)
+        c = self.config
+        wd = c.arch_weight_decay + (c.reg_scale if c.reg_type == "l2" else 0.0)
+        for g in self.adam.param_groups:  # architect.py: Adam(weight_decay=reg_scale if l2 else 0)
+            g["weight_decay"] = wd
+
     def _sample(self, alpha: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         # torch's Dirichlet takes no generator: seed its draw from our host-side RNG
         # (checkpointed, and drawing it needs no device->host copy)
@@ -61,16 +73,16 @@ class Drnas(ArchOptimizer):
             # validate_args=False: the argument checks read tensors on the host (a sync per step)
             return {k: Dirichlet(concentration(a), validate_args=False).rsample() for k, a in alpha.items()}
 
-    def regulariser(self, alpha: dict[str, torch.Tensor]) -> torch.Tensor:
+    def regulariser(self, alpha: dict[str, torch.Tensor]) -> torch.Tensor | float:
+        """The loss term: ``reg_scale * KL`` under ``kl``; 0 under ``l2`` (that is Adam's weight decay)."""
         c = self.config
+        if c.reg_type != "kl":
+            return 0.0
         total = 0.0
         for a in alpha.values():
             beta = concentration(a)
-            if c.reg_type == "kl":
-                total = total + kl_divergence(Dirichlet(beta, validate_args=False),
-                                              Dirichlet(torch.full_like(beta, c.prior), validate_args=False)).sum()
-            else:
-                total = total + (beta ** 2).sum()
+            total = total + kl_divergence(Dirichlet(beta, validate_args=False),
+                                          Dirichlet(torch.full_like(beta, c.prior), validate_args=False)).sum()
         return c.reg_scale * total
 
     def step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:

@@ -1,15 +1,32 @@
-"""GDAS (Dong & Yang, CVPR 2019): one sampled op per edge, straight-through.
+"""GDAS (Dong & Yang, CVPR 2019): one sampled op per edge, straight-through gradient.
 
-Per step: sample a hard Gumbel-softmax architecture, SGD step on the weights
-with it (only the sampled ops run), then sample again and take an Adam step on
-the logits from the validation batch, the gradient flowing through the
-straight-through estimator. The temperature falls linearly from ``tau_max`` to
-``tau_min`` over the search.
+Per step (AutoDL ``exps/NAS-Bench-201-algos/GDAS.py`` ``search_func``): sample
+hard Gumbel-softmax weights ``h = one_hot - p.detach() + p`` with
+``p = softmax((log_softmax(alpha) + g) / tau)``, one SGD step of the weights
+on the training batch (only the sampled ops run), then a fresh sample and one
+Adam step of the logits from the validation batch through ``h``.
+
+Which ops carry the straight-through gradient (``unselected_terms``):
+
+- ``True`` (AutoDL's NB-201 ``SearchCell.forward_gdas``): each unselected op
+  adds its weight ``h[e, k]`` (value 0) to the edge's target node, so
+  ``dL/dh[e, k] = sum(dL/d node)`` reaches every op's logit on every edge.
+  The supernet computes those terms without running the ops
+  (``unselected_terms=True``); only NB-201's supernet offers it.
+- ``False`` (AutoDL's NASNet-space ``MixedOp.forward_gdas`` and
+  nasbench-1shot1's ``MixedOpGDAS``): only the sampled op's weight is in the
+  graph; the others are masked out, so no gradient reaches them through ``h``.
+- ``None`` (default): ``True`` where the supernet offers the terms, else ``False``.
+
+Temperature per epoch (``tau_schedule``): ``"to-last-epoch"`` (AutoDL:
+``tau_max - (tau_max - tau_min) * e / (E - 1)``) or ``"per-epoch-step"``
+(nasbench-1shot1 / DrNAS: ``tau_max + e * (tau_min - tau_max) / E``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -17,21 +34,27 @@ import torch.nn.functional as F
 from harness.optimizers import register_optimizer
 from harness.optimizers.base import Batch
 from harness.optimizers.darts import ArchOptimizer, DartsConfig
-from harness.optimizers.parts.samplers import gumbel_softmax_hard, linear_tau
+from harness.optimizers.parts.samplers import TAU_SCHEDULES, gumbel_softmax_hard, tau_at
 from search_spaces.errors import ConfigError
 
 
 @dataclass(frozen=True)
 class GdasConfig(DartsConfig):
-    """GDAS settings: DARTS' optimizers plus the temperature schedule."""
+    """GDAS settings: DARTS' optimizers plus the temperature schedule and the gradient form."""
 
     tau_max: float = 10.0
     tau_min: float = 0.1
+    tau_schedule: str = "to-last-epoch"
+    unselected_terms: bool | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not 0 < self.tau_min <= self.tau_max:
             raise ConfigError(f"GdasConfig: need 0 < tau_min <= tau_max, got {self.tau_min}, {self.tau_max}")
+        if self.tau_schedule not in TAU_SCHEDULES:
+            raise ConfigError(f"tau_schedule must be one of {TAU_SCHEDULES}, got {self.tau_schedule!r}")
+        if self.unselected_terms is not None and not isinstance(self.unselected_terms, bool):
+            raise ConfigError(f"unselected_terms must be true, false or null, got {self.unselected_terms!r}")
 
 
 @register_optimizer("gdas")
@@ -40,27 +63,44 @@ class Gdas(ArchOptimizer):
     config_cls = GdasConfig
     description = "GDAS, hard Gumbel-softmax with straight-through gradient (Dong & Yang 2019)"
 
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        supported = getattr(self.supernet, "supports_unselected_terms", False)
+        u = self.config.unselected_terms
+        self.unselected_terms: bool = supported if u is None else u
+        if self.unselected_terms and not supported:
+            raise ConfigError(f"gdas unselected_terms=true needs a supernet with AutoDL's NB-201 GDAS forward "
+                              f"(space {self.space.name!r} has none); use --set unselected_terms=false")
+
     @property
     def tau(self) -> float:
-        return linear_tau(self.epoch, self.epochs, self.config.tau_max, self.config.tau_min)
+        c = self.config
+        return tau_at(c.tau_schedule, self.epoch, self.epochs, c.tau_max, c.tau_min)
 
     def hard_sample(self) -> tuple[dict[str, torch.Tensor], dict[str, list[int]]]:
-        """Straight-through one-hot weights and the sampled op index per row."""
+        """Straight-through weights and the sampled op index per row.
+
+        Without ``unselected_terms`` the weights are zero, value and gradient, off the sample.
+        """
         w, idx = {}, {}
         for k, a in self.alpha.tensors().items():
-            w[k], i = gumbel_softmax_hard(a, self.tau, self.generator)
-            idx[k] = i
+            h, i = gumbel_softmax_hard(a, self.tau, self.generator)
+            if not self.unselected_terms:
+                h = h * F.one_hot(i, h.shape[-1]).to(h.dtype)
+            w[k], idx[k] = h, i
         # one host read of a few ints per step: it lets the supernet skip 4/5 of the ops
         return w, {k: v.tolist() for k, v in idx.items()}
 
     def step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:
         w, active = self.hard_sample()
+        # the unselected terms are exact zeros in value: the weight step needs none of them
         logits = self.forward(train[0], {k: v.detach() for k, v in w.items()}, active)
         loss = F.cross_entropy(logits, train[1])
         self.weights.step(loss)
 
         w, active = self.hard_sample()
-        logits_v = self.forward(valid[0], w, active)
+        extra = {"unselected_terms": True} if self.unselected_terms else {}
+        logits_v = self.forward(valid[0], w, active, **extra)
         loss_v = F.cross_entropy(logits_v, valid[1])
         grads = torch.autograd.grad(loss_v, list(self.alpha.tensors().values()))
         self.arch_update(dict(zip(self.alpha.tensors().keys(), grads)))

@@ -1,9 +1,11 @@
 """Random search with weight sharing (Li & Talwalkar, UAI 2019), NB-201 variant.
 
 Training: one uniformly sampled architecture per step. Selection (every epoch
-for anytime regret, and at the end): score ``n_candidates`` uniformly sampled
-architectures by supernet accuracy on fixed validation batches and return the
-best, as NB-201's RANDOM-NAS does.
+for anytime regret, and at the end), as AutoDL ``exps/NAS-Bench-201-algos/RANDOM-NAS.py``
+``search_find_best``: ``n_candidates`` uniformly sampled architectures, each
+scored by supernet accuracy on its own batch of a fresh pass over the
+search-valid split (batch ``select_batch_size``, 512 in the NB-201 preset),
+the first best kept (``parts.candidates``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch.nn.functional as F
 
 from harness.optimizers import register_optimizer
 from harness.optimizers.base import Batch, OptimizerConfig, SearchOptimizer
+from harness.optimizers.parts.candidates import best_index
 from search_spaces import Architecture
 from search_spaces.errors import ConfigError
 
@@ -64,8 +67,8 @@ class RandomSearchWS(SearchOptimizer):
 
     def select(self, eval_batches: list[Batch]) -> Architecture:
         cands = [self.space.sample(self.rng) for _ in range(self.config.n_candidates)]
-        scores = self.score_architectures(cands, eval_batches)
-        self.picked = cands[int(torch.argmax(scores))]
+        scores = self.score_architectures(cands, eval_batches, per_candidate=True)
+        self.picked = cands[best_index(scores)]
         return self.picked
 
     def current_architecture(self) -> Architecture:

@@ -2,8 +2,10 @@
 
 DARTS (first order) where the supernet-weight step sees perturbed mixing
 weights: random ``U(-eps, eps)`` noise (RS) or a 7-step PGD attack in the
-L-infinity ball (ADV). ``eps`` ramps linearly from ``eps_start`` (0.03) to
-``eps_end`` (0.3) over the search, as in the reference code.
+L-infinity ball (ADV), each followed by SDARTS's row clip-and-renormalise, the
+attack run with the supernet in eval mode and dropped when it did not raise
+the loss (``parts.perturb``). ``eps`` ramps linearly from ``eps_start`` (0.03)
+to ``eps_end`` (0.3) over the search, as in SmoothDARTS ``nasbench201/train_search.py``.
 """
 
 from __future__ import annotations
@@ -42,8 +44,13 @@ class _Sdarts(Darts):
         self.arch_update(grads)
         clean = {k: v.detach() for k, v in self.mix(self.alpha.tensors()).items()}
         if self.adversarial:
-            w = pgd_linf(clean, lambda a: F.cross_entropy(self.supernet(train[0], a), train[1]),
-                         self.epsilon, self.config.pgd_steps, self.generator)
+            was = self.supernet.training
+            self.supernet.eval()  # Linf_PGD_alpha attacks in eval mode
+            try:
+                w = pgd_linf(clean, lambda a: F.cross_entropy(self.supernet(train[0], a), train[1]),
+                             self.epsilon, self.config.pgd_steps, self.generator)
+            finally:
+                self.supernet.train(was)
         else:
             w = random_smoothing(clean, self.epsilon, self.generator)
         logits = self.supernet(train[0], {k: v.detach() for k, v in w.items()})

@@ -1,11 +1,15 @@
-"""SETN (Dong & Yang, ICCV 2019), NB-201 form.
+"""SETN (Dong & Yang, ICCV 2019), NB-201 form (AutoDL ``exps/NAS-Bench-201-algos/SETN.py``).
 
-Training alternates (a) an SGD step of the shared weights (the evaluator) on a
-uniformly sampled architecture, and (b) an Adam step of the template
-distribution ``softmax(alpha)`` from the validation loss of the supernet
-mixing all ops with those weights. Selection (every epoch and at the end):
-sample ``n_candidates`` templates from ``softmax(alpha)``, score each with the
-evaluator on fixed validation batches, return the best.
+Per step: an SGD step of the shared weights (the evaluator) on a uniformly
+sampled architecture (``dync_genotype(True)``), then an Adam step of the
+template logits ``alpha`` from the validation loss of the supernet mixing all
+ops with ``softmax(alpha)`` (``forward_joint``). Selection (every epoch and at
+the end, ``get_best_arch``): the ``n_candidates`` most probable architectures
+under ``softmax(alpha)`` (``return_topK``, ``parts.topk``), each scored by
+the evaluator on its own batch of a fresh pass over the search-valid split
+(``parts.candidates``), the first best kept. Spaces that cannot be ranked
+exactly (not enumerable, not one free choice per row) sample ``n_candidates``
+templates instead (AutoDL has no SETN top-K for them).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from harness.optimizers import register_optimizer
 from harness.optimizers.base import Batch
 from harness.optimizers.darts import ArchOptimizer, DartsConfig
 from harness.optimizers.parts import darts_grad
+from harness.optimizers.parts.candidates import best_index
+from harness.optimizers.parts.topk import can_rank, top_k
 from search_spaces import Architecture
 
 
@@ -48,9 +54,15 @@ class Setn(ArchOptimizer):
         self.arch_update(grads)
         return {**self.metrics("train", logits, train[1], loss), **self.metrics("valid", logits_v, valid[1], loss_v)}
 
+    def candidates(self) -> list[Architecture]:
+        """The templates scored at selection: top-K by probability (or sampled, see the module doc)."""
+        if can_rank(self.space):
+            return top_k(self.space, self.alpha.tensors(), self.config.n_candidates)
+        return self.sample(self.config.n_candidates, self.rng)
+
     def select(self, eval_batches: list[Batch]) -> Architecture:
-        cands = self.sample(self.config.n_candidates, self.rng)
-        self.picked = cands[int(torch.argmax(self.score_architectures(cands, eval_batches)))]
+        cands = self.candidates()
+        self.picked = cands[best_index(self.score_architectures(cands, eval_batches, per_candidate=True))]
         return self.picked
 
     def current_architecture(self) -> Architecture:

@@ -21,7 +21,11 @@ Two computation paths share one set of parameters:
 ``active`` optionally names one op per edge; all other ops are skipped. That
 equals the dense result when the weights are zero off the active entries
 (one-hot or straight-through weights as in GDAS / RS-ws) and saves 4/5 of
-the work.
+the work. With ``unselected_terms=True`` every skipped op still adds its
+mixing weight itself (not times an output) to the edge's target node, as
+AutoDL's NB-201 ``SearchCell.forward_gdas`` does: the term's value is the
+weight (zero for straight-through weights off the sample) and its gradient
+with respect to that weight is the sum of the node's output gradient.
 """
 
 from __future__ import annotations
@@ -77,11 +81,15 @@ class SearchCell(nn.Module):
         self._ops = {CONV3: [m.conv3 for m in self.edges], CONV1: [m.conv1 for m in self.edges]}
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, active: Sequence[int] | None,
-                edge_norm: torch.Tensor | None = None) -> torch.Tensor:
+                edge_norm: torch.Tensor | None = None,
+                node_terms: list[torch.Tensor | None] | None = None) -> torch.Tensor:
+        """``node_terms[t]`` (0-d or ``[B, 1, 1, 1]``) is added to node ``t`` (see ``unselected_node_terms``)."""
         nodes = [x]
         acc: list[torch.Tensor | float] = [0.0] * NUM_NODES
         for src in range(NUM_NODES - 1):
             h = nodes[src] if src == 0 else acc[src]
+            if src > 0 and node_terms is not None and node_terms[src] is not None:
+                h = h + node_terms[src]
             if src > 0:
                 nodes.append(h)
             if self.fused and self.partial == 1:
@@ -96,7 +104,10 @@ class SearchCell(nn.Module):
                     y = edge_norm[e] * y
                 acc[EDGES[e][0]] = acc[EDGES[e][0]] + y
         out = acc[NUM_NODES - 1]
-        return out if torch.is_tensor(out) else torch.zeros_like(x)
+        out = out if torch.is_tensor(out) else torch.zeros_like(x)
+        if node_terms is not None and node_terms[NUM_NODES - 1] is not None:
+            out = out + node_terms[NUM_NODES - 1]
+        return out
 
     @staticmethod
     def _coef(w: torch.Tensor, e: int, k: int) -> torch.Tensor:
@@ -191,6 +202,25 @@ class SearchCell(nn.Module):
         return concat_batch_norm(y, [m.bn for m in mods], scale, self.training)
 
 
+def unselected_node_terms(w: torch.Tensor, active: Sequence[int], edge_norm: torch.Tensor | None = None
+                          ) -> list[torch.Tensor | None]:
+    """Per node, the sum of the weights of the ops ``active`` skips on its incoming edges.
+
+    ``w``: ``[6, 5]`` or ``[B, 6, 5]``; returns one 0-d (or ``[B, 1, 1, 1]``) tensor per node
+    (None for the input node). ``edge_norm`` ``[6]`` / ``[B, 6]`` scales each edge's terms.
+    """
+    mask = torch.ones(w.shape[-2:], dtype=w.dtype, device=w.device)
+    mask[torch.arange(len(active)), torch.tensor(active)] = 0.0
+    per_edge = (w * mask).sum(-1)  # [6] or [B, 6]
+    if edge_norm is not None:
+        per_edge = per_edge * edge_norm
+    out: list[torch.Tensor | None] = [None] * NUM_NODES
+    for e, (t, _) in enumerate(EDGES):
+        term = per_edge[..., e]
+        out[t] = term if out[t] is None else out[t] + term
+    return [None if t is None else (t.view(-1, 1, 1, 1) if t.dim() == 1 else t) for t in out]
+
+
 class NB201Supernet(Skeleton):
     """NB-201 search network: stem, 3 x ``depth`` search cells, 2 ResNet blocks, head.
 
@@ -202,6 +232,8 @@ class NB201Supernet(Skeleton):
 
     #: ``forward`` accepts ``active`` (one op per edge) to skip unselected ops.
     supports_active = True
+    #: ``forward`` accepts ``unselected_terms`` (AutoDL's NB-201 GDAS forward, see the module doc).
+    supports_unselected_terms = True
     #: Rows of each weight group grouped by target node (for per-node edge normalisation).
     edge_targets = {"cell": [[0], [1, 2], [3, 4, 5]]}
 
@@ -218,14 +250,16 @@ class NB201Supernet(Skeleton):
                 m.fused = fused
 
     def forward(self, x: torch.Tensor, weights: dict[str, torch.Tensor],
-                active: dict[str, Sequence[int]] | None = None) -> torch.Tensor:
+                active: dict[str, Sequence[int]] | None = None, unselected_terms: bool = False) -> torch.Tensor:
         """Logits ``[B, num_classes]`` of ``x`` ``[B, C, H, W]`` under ``weights["cell"]``
-        (``[6, 5]`` or ``[B, 6, 5]``); ``active["cell"]`` optionally names one op per edge."""
+        (``[6, 5]`` or ``[B, 6, 5]``); ``active["cell"]`` optionally names one op per edge;
+        ``unselected_terms`` adds the skipped ops' weights as constants (module doc)."""
         w = weights["cell"]
         act = None if active is None else [int(a) for a in active["cell"]]
         en = weights.get("edge_norm:cell")
+        terms = unselected_node_terms(w, act, en) if unselected_terms and act is not None else None
         h = self.stem(x)
         for layer in self.layers:
-            h = layer(h, w, act, en) if isinstance(layer, SearchCell) else layer(h)
+            h = layer(h, w, act, en, terms) if isinstance(layer, SearchCell) else layer(h)
         h = self.last(h)
         return self.classifier(h.mean(dim=(2, 3)))

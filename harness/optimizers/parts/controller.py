@@ -18,7 +18,7 @@ class Controller(nn.Module):
     """LSTM policy over the rows of every architecture-weight group of ``space``."""
 
     def __init__(self, space: SearchSpace, hidden: int = 32, layers: int = 2, temperature: float = 5.0,
-                 tanh_constant: float = 2.5) -> None:
+                 tanh_constant: float = 2.5, generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.groups = [(g.name, *g.shape) for g in space.param_groups]
         width = max(o for _, _, o in self.groups)
@@ -27,6 +27,11 @@ class Controller(nn.Module):
         self.embed = nn.Embedding(width, hidden)
         self.lstm = nn.LSTM(hidden, hidden, layers)
         self.heads = nn.ModuleDict({name: nn.Linear(hidden, opts) for name, _, opts in self.groups})
+        # AutoDL search_model_enas_utils.py: U(-0.1, 0.1) for the start input, the first LSTM layer's
+        # weights, the embedding and the prediction weights; torch's defaults for the rest
+        for p in (self.start, self.lstm.weight_hh_l0, self.lstm.weight_ih_l0, self.embed.weight,
+                  *(h.weight for h in self.heads.values())):
+            nn.init.uniform_(p, -0.1, 0.1, generator=generator)
 
     def sample(self, generator: torch.Generator, forced: dict[str, list[int]] | None = None):
         """``(choices {group: [rows]}, log_prob, entropy)``; ``forced`` scores given choices instead."""

@@ -10,8 +10,14 @@ from torch import nn
 
 
 def cosine_lr(config: Any, epoch: int, epochs: int) -> float:
-    """Learning rate of ``epoch`` of ``epochs``: ``w_lr_min + (w_lr - w_lr_min) * (1 + cos(pi e / E)) / 2``."""
-    return config.w_lr_min + (config.w_lr - config.w_lr_min) * (1 + math.cos(math.pi * epoch / max(epochs, 1))) / 2
+    """Learning rate of ``epoch``: ``w_lr_min + (w_lr - w_lr_min) * (1 + cos(pi e / T)) / 2``.
+
+    ``T`` is ``config.w_lr_period`` when positive, else ``epochs`` (AutoDL
+    ``xautodl/procedures/optimizers.py`` CosineAnnealingLR: ``T_max`` defaults to the
+    epochs; with a shorter ``T_max`` the cosine goes on past ``pi`` and the rate rises again).
+    """
+    period = getattr(config, "w_lr_period", 0) or epochs
+    return config.w_lr_min + (config.w_lr - config.w_lr_min) * (1 + math.cos(math.pi * epoch / max(period, 1))) / 2
 
 
 class WeightTrainer:

@@ -1,0 +1,21 @@
+"""The embedded demo protocol (space ``s5`` on scikit-learn's digits): ours, sized to run in minutes on a CPU."""
+
+from __future__ import annotations
+
+from harness.protocols import Family, V
+
+_OURS = "ours: embedded S5/digits demo"
+
+FAMILY = Family(
+    name="embedded",
+    spaces=("s5",),
+    description="S5 on digits (shipped table): our small demo protocol, not a paper's",
+    common={"epochs": V(20, f"{_OURS}: 20 epochs keep `harness run` under 3 minutes on 2 CPU cores"),
+            "batch_size": V(64, f"{_OURS}: batch 64 as the DARTS scripts"),
+            "select_batch_size": V(64, f"{_OURS}: candidates scored on batches of 64"),
+            "select_augment": V(False, f"{_OURS}: digits have no augmentation")},
+    methods={"gdas": {"unselected_terms": V(False, "AutoDL NASNet-space MixedOp.forward_gdas (S5 is a DARTS "
+                                                   "cell): only the sampled op")}},
+    deviations={"*": ("Not a published protocol: DARTS's weight-training values on an 8x8-digits supernet, "
+                      "20 epochs.",)},
+)
