@@ -265,3 +265,75 @@ def test_pcdarts_gradient_with_edge_normalisation():
         return F.cross_entropy(_ref_logits(net0, valid[0], torch.softmax(a, -1) * norm.unsqueeze(-1)), valid[1])
 
     torch.testing.assert_close(seen[0]["cell"], _grad_of(loss, alpha0), **TOL)
+
+
+def _with_params(net, tensors):
+    """A copy of ``net`` whose parameters are ``tensors`` (as DARTS's ``_construct_model_from_theta``)."""
+    out = copy.deepcopy(net)
+    with torch.no_grad():
+        for p, t in zip(out.parameters(), tensors):
+            p.copy_(t)
+    return out
+
+
+def _grads(loss, params):
+    gs = torch.autograd.grad(loss, params, allow_unused=True)
+    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, gs)]
+
+
+def test_darts_second_order_gradient():
+    """DARTS ``Architect._backward_step_unrolled``: virtual step w' = w - xi (m * buf + dL_train/dw + wd w),
+    then dL_val(w')/dalpha - xi * (dL_train(w+)/dalpha - dL_train(w-)/dalpha) / (2 eps), eps = 0.01 / ||v||."""
+    opt = _make("darts-2nd")
+    opt.on_epoch_start(0)
+    opt.step(_batch(3), _batch(4))  # a first step fills the momentum buffers
+    seen = _record(opt)
+    train, valid = _batch(1), _batch(2)
+    alpha0 = opt.alpha.alpha["cell"].detach().clone()
+    net0 = copy.deepcopy(opt.supernet)
+    bufs = [b.detach().clone() for b in opt.weights.momentum_buffers()]
+    xi, mom, wd = opt.weights.lr, 0.9, 3e-4
+    opt.step(train, valid)
+
+    params = list(net0.parameters())
+    soft = torch.softmax(alpha0, -1)
+    g = _grads(F.cross_entropy(_ref_logits(net0, train[0], soft), train[1]), params)
+    w1 = [p.detach() - xi * (mom * b + gi + wd * p.detach()) for p, b, gi in zip(params, bufs, g)]
+    net1 = _with_params(net0, w1)
+    a = alpha0.clone().requires_grad_(True)
+    lv = F.cross_entropy(_ref_logits(net1, valid[0], torch.softmax(a, -1)), valid[1])
+    dalpha, *v = _grads(lv, [a] + list(net1.parameters()))
+    eps = 0.01 / torch.sqrt(sum((vi ** 2).sum() for vi in v))
+
+    def train_grad(sign):
+        net = _with_params(net0, [p.detach() + sign * eps * vi for p, vi in zip(params, v)])
+        b = alpha0.clone().requires_grad_(True)
+        return torch.autograd.grad(F.cross_entropy(_ref_logits(net, train[0], torch.softmax(b, -1)), train[1]), b)[0]
+
+    ref = dalpha - xi * (train_grad(1.0) - train_grad(-1.0)) / (2 * eps)
+    torch.testing.assert_close(seen[0]["cell"], ref, rtol=1e-6, atol=1e-9)
+
+
+def test_balenas_gradient_at_the_draw():
+    """BaLeNAS: alpha = mu + sigma o eps; the VAdam step gets dL_val(softmax(alpha))/dalpha at the draw."""
+    opt = create_optimizer("balenas", NB201, _net(), {}, epochs=4, steps_per_epoch=2, seed=3)
+    opt.generator = torch.Generator().manual_seed(5)
+    for k, m in opt.vadam.mu.items():
+        with torch.no_grad():
+            m.data = m.data.double()
+    opt.vadam.s = {k: v.double() for k, v in opt.vadam.s.items()}
+    opt.vadam.prev = {k: v.double() for k, v in opt.vadam.prev.items()}
+    seen = []
+    real = opt.vadam.step
+    opt.vadam.step = lambda grads: (seen.append({k: v.detach().clone() for k, v in grads.items()}), real(grads))
+    mu0 = {k: v.detach().clone() for k, v in opt.vadam.mu.items()}
+    sig0 = {k: v.detach().clone() for k, v in opt.vadam.sigma().items()}
+    state = opt.generator.get_state()
+    net0 = copy.deepcopy(opt.supernet)
+    train, valid = _batch(1), _batch(2)
+    opt.on_epoch_start(0)
+    opt.step(train, valid)
+    gen = torch.Generator().set_state(state)
+    draw = mu0["cell"] + sig0["cell"] * torch.randn(mu0["cell"].shape, generator=gen, dtype=torch.float64)
+    ref = _grad_of(lambda a: F.cross_entropy(_ref_logits(net0, valid[0], torch.softmax(a, -1)), valid[1]), draw)
+    torch.testing.assert_close(seen[0]["cell"], ref, **TOL)
