@@ -22,6 +22,8 @@ from search_spaces.errors import ConfigError
 EMBEDDED_EPOCHS = 20
 
 
+#: Test-regret conventions (see ``RunConfig.regret``).
+REGRET_CONVENTIONS = ("table", "nb1shot1-reference")
 #: Numeric precisions of the search step.
 PRECISIONS = ("fp32", "bf16")
 #: ``torch.compile`` modes of the supernet (``off``: eager; ``reduce-overhead`` adds CUDA graphs on a GPU).
@@ -41,6 +43,10 @@ class RunConfig:
         benchmark_epochs: Training budget of the ground truth (None: the table's
             largest; the resolved value is what ``config.json`` records).
         benchmark_seed: Seed aggregation of ground-truth queries ("mean" or a seed).
+        regret: Test-regret convention (None: ``nb1shot1-reference`` for NB-1Shot1 benchmarks, else
+            ``table``): ``table`` = the table's best test accuracy minus the pick's, percent points;
+            ``nb1shot1-reference`` = nasbench-1shot1's mean test error over the repeats minus the
+            space's best single-repeat test error, a fraction.
         data_dir: Folder with the official dataset files (not needed for digits).
         optimizer: Registered optimizer name.
         optimizer_config: Overrides of the preset's optimizer values.
@@ -50,6 +56,9 @@ class RunConfig:
         batch_size: Search batch size, train and valid (None: the preset's).
         select_batch_size: Batch of each candidate scored at selection (None: the preset's).
         select_augment: Training augmentation on those batches (None: the preset's).
+        cutout_length, cutout_prob, cutout_ramp: Cutout of the search batches (train and valid) after
+            normalisation: square side (0: off), probability, and whether the probability ramps as
+            ``cutout_prob * e / (E - 1)`` (None: the preset's).
         channels, depth: Supernet size overrides (None: the space's protocol size).
         track_running_stats: Search-BN override (None: the space's protocol choice).
         subset: Keep only this many images per split (tests, smoke runs).
@@ -77,6 +86,7 @@ class RunConfig:
     benchmark_dataset: str | None = None
     benchmark_epochs: int | None = None
     benchmark_seed: str = "mean"
+    regret: str | None = None
     data_dir: str | None = None
     optimizer: str = "darts"
     optimizer_config: dict[str, Any] = field(default_factory=dict)
@@ -86,6 +96,9 @@ class RunConfig:
     batch_size: int | None = None
     select_batch_size: int | None = None
     select_augment: bool | None = None
+    cutout_length: int | None = None
+    cutout_prob: float | None = None
+    cutout_ramp: bool | None = None
     channels: int | None = None
     depth: int | None = None
     track_running_stats: bool | None = None
@@ -122,7 +135,17 @@ class RunConfig:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         if not isinstance(self.optimizer_config, dict):
             raise ConfigError("optimizer_config must be a mapping")
+        self._resolve_regret()
         self._resolve_protocol()
+
+    def _resolve_regret(self) -> None:
+        default = "nb1shot1-reference" if self.benchmark.startswith("nb1shot1") else "table"
+        reg = self.regret if self.regret is not None else default
+        if reg not in REGRET_CONVENTIONS:
+            raise ConfigError(f"regret must be one of {REGRET_CONVENTIONS}, got {reg!r}")
+        if reg == "nb1shot1-reference" and not self.benchmark.startswith("nb1shot1"):
+            raise ConfigError(f"regret 'nb1shot1-reference' needs an NB-1Shot1 benchmark, not {self.benchmark!r}")
+        object.__setattr__(self, "regret", reg)
 
     def _resolve_protocol(self) -> None:
         """Fill the ``None`` protocol fields and the preset name from the preset."""

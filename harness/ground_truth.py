@@ -25,11 +25,13 @@ class GroundTruth:
     epochs: int | None
     seed: str | int
     available: dict[str, str | None]  # split -> None if available, else the reason
+    regret: str = "table"  # RunConfig.regret
 
     @classmethod
     def create(cls, config, space: SearchSpace) -> GroundTruth:
         if config.benchmark == "none":
-            return cls(None, None, None, config.benchmark_seed, {"valid": "no benchmark", "test": "no benchmark"})
+            return cls(None, None, None, config.benchmark_seed, {"valid": "no benchmark", "test": "no benchmark"},
+                       config.regret)
         bench = load_benchmark(config.benchmark, config.benchmark_file)
         if bench.space.name != space.name:
             raise ConfigError(f"benchmark {config.benchmark!r} is for space {bench.space.name!r}, "
@@ -50,7 +52,10 @@ class GroundTruth:
                 avail[split] = str(e)
         if avail["test"] is not None:
             raise BenchmarkError(f"cannot compute test regret: {avail['test']}")
-        return cls(bench, dataset, epochs, seed, avail)
+        if config.regret == "nb1shot1-reference" and (seed != "mean" or dataset != "cifar10"):
+            raise ConfigError("the nb1shot1-reference regret averages the repeats of cifar10: use "
+                              "--benchmark-seed mean (or --regret table)")
+        return cls(bench, dataset, epochs, seed, avail, config.regret)
 
     def evaluate(self, arch: Architecture) -> dict[str, float]:
         out = {"gt_valid_acc": math.nan, "gt_test_acc": math.nan, "test_regret": math.nan}
@@ -60,7 +65,12 @@ class GroundTruth:
         if self.available["valid"] is None:
             out["gt_valid_acc"] = _safe(lambda: self.benchmark.query(arch, split="valid", **q))
         out["gt_test_acc"] = _safe(lambda: self.benchmark.query(arch, split="test", **q))
-        out["test_regret"] = _safe(lambda: self.benchmark.regret(arch, split="test", **q))
+        if self.regret == "nb1shot1-reference":
+            from benchmarks.nb1shot1 import reference_test_regret
+
+            out["test_regret"] = _safe(lambda: reference_test_regret(self.benchmark, arch, self.epochs))
+        else:
+            out["test_regret"] = _safe(lambda: self.benchmark.regret(arch, split="test", **q))
         return out
 
     def describe(self) -> dict[str, Any]:
@@ -69,7 +79,18 @@ class GroundTruth:
         return {"benchmark": getattr(self.benchmark, "name", None), "dataset": self.dataset,
                 "epochs": self.epochs, "seed": self.seed, "metric": "accuracy",
                 "splits": {s: ("available" if r is None else f"unavailable: {r}") for s, r in self.available.items()},
-                "test_optimum": self.benchmark.optimum(self.dataset, "test", "accuracy", self.epochs, self.seed).value}
+                "test_optimum": self.benchmark.optimum(self.dataset, "test", "accuracy", self.epochs, self.seed).value,
+                "regret": REGRET_DEFINITIONS[self.regret]}
+
+
+#: What ``test_regret`` means under each convention (recorded in config.json / final.json).
+REGRET_DEFINITIONS = {
+    "table": {"convention": "table", "unit": "percent points",
+              "definition": "the table's best test accuracy (same budget and seed aggregation) minus the pick's"},
+    "nb1shot1-reference": {"convention": "nb1shot1-reference", "unit": "fraction",
+                           "definition": "mean test error over the repeats minus the space's best single-repeat "
+                                         "test error (nasbench-1shot1 experiment_database.py)"},
+}
 
 
 def _safe(fn) -> float:

@@ -93,6 +93,17 @@ def _empty(ax, what: str) -> None:
     ax.text(0.5, 0.5, f"no {what} in these runs", ha="center", va="center", transform=ax.transAxes, color="gray")
 
 
+def regret_label(traj) -> str:
+    """Y-axis label naming the regret convention of the plotted rows (``RunConfig.regret``)."""
+    conv = set(traj["regret_convention"].dropna()) if "regret_convention" in getattr(traj, "columns", ()) else set()
+    conv = conv or {"table"}  # runs written before the column existed used the table convention
+    if conv == {"table"}:
+        return "test regret (% points, vs the table's best)"
+    if conv == {"nb1shot1-reference"}:
+        return "test regret (error fraction, nasbench-1shot1 reference)"
+    return f"test regret (MIXED conventions: {', '.join(sorted(conv))})"
+
+
 def plot_regret(runs: Runs, path: str | Path, log: bool = False, x: str = "epoch") -> Path:
     """Anytime test regret vs ``x`` (epoch or wall_seconds): mean and standard-error band per optimizer."""
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -101,7 +112,7 @@ def plot_regret(runs: Runs, path: str | Path, log: bool = False, x: str = "epoch
     else:
         _empty(ax, "test regret")
     ax.set_xlabel("search epoch" if x == "epoch" else "search wall-clock (s)")
-    ax.set_ylabel("test regret (% points)")
+    ax.set_ylabel(regret_label(runs.trajectories))
     if log:
         # symlog: a regret of exactly 0 (the optimum found) stays on the plot.
         ax.set_yscale("symlog", linthresh=0.1)

@@ -149,9 +149,12 @@ class SearchRun:
         live = self.prepare(splits)
         opt, train_s, valid_s = live.opt, live.train_s, live.valid_s
         status, reason = "finished", None
-        for epoch in range(live.start, c.epochs):
+        epoch = live.start
+        # an optimizer may lengthen the run (DARTS-ADA re-trains the epochs it rolled back)
+        while epoch < c.epochs + int(getattr(opt, "extra_epochs", 0)):
             t0 = time.perf_counter()
             opt.on_epoch_start(epoch)
+            set_cutout(c, (train_s, valid_s), getattr(opt, "search_epoch", epoch))
             sums: dict[str, torch.Tensor] = {}
             for _ in range(live.steps):
                 with step_precision(self.device, c.precision):
@@ -165,6 +168,7 @@ class SearchRun:
             if reason:
                 status = "diverged"
                 break
+            epoch += 1
         return self.finish(live, status, reason)
 
     def prepare(self, splits) -> LiveRun:
@@ -292,7 +296,7 @@ class SearchRun:
         row = {"epoch": epoch, "wall_seconds": round(elapsed, 3), "arch": self.space.to_str(arch),
                "train_loss": ratio("train_loss", "train_count"), "train_acc": 100 * ratio("train_correct", "train_count"),
                "valid_loss": ratio("valid_loss", "valid_count"), "valid_acc": 100 * ratio("valid_correct", "valid_count"),
-               **gt}
+               **gt, "regret_convention": self.config.regret}
         skip = {"train_loss", "train_correct", "train_count", "valid_loss", "valid_correct", "valid_count"}
         for k, v in sorted(host.items()):
             if k not in skip:
@@ -316,6 +320,13 @@ class SearchRun:
                 "gt_test_acc": last.get("gt_test_acc"), "test_regret": last.get("test_regret"),
                 "diverged_epoch": rows[-1]["epoch"] if status == "diverged" else None,
                 "ground_truth": self.gt.describe()}
+
+
+def set_cutout(c: RunConfig, streams, epoch: int) -> None:
+    """Cutout of the search streams for ``epoch``: ``cutout_prob``, or ramped ``cutout_prob * e / (E - 1)``."""
+    prob = c.cutout_prob * epoch / max(c.epochs - 1, 1) if c.cutout_ramp else c.cutout_prob
+    for s in streams:
+        s.cutout_length, s.cutout_prob = c.cutout_length, float(prob)
 
 
 def _fixed_batches(splits, batch_size: int, n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -101,3 +101,36 @@ def test_published_optima_documented():
     assert set(PUBLISHED_OPTIMA) == {"nb1shot1-s1", "nb1shot1-s2", "nb1shot1-s3"}
     assert round(PUBLISHED_OPTIMA["nb1shot1-s1"]["test_error"], 6) == 0.054487
     assert round(PUBLISHED_OPTIMA["nb1shot1-s3"]["valid_error"], 6) == 0.048478
+
+
+def test_reference_regret_convention(synthetic):
+    """nasbench-1shot1 experiment_database.py: mean test error over the repeats minus the space's best
+    single-repeat test error (0.054487 for space 1), as a fraction; the table convention stays available."""
+    from benchmarks.nb1shot1 import reference_test_regret
+    from harness.config import RunConfig
+    from harness.ground_truth import GroundTruth
+    from harness.plots import regret_label
+
+    space, members, accs, path = synthetic
+    b = load_benchmark("nb1shot1-s1", path)
+    a = members[1]
+    mean_err = 1 - (sum(accs[(a, 108, r)] for r in range(3)) / 3 - 0.01)  # _record's test = valid - 0.01
+    assert reference_test_regret(b, a) == pytest.approx(mean_err - 0.05448716878890991, rel=1e-9)
+    for s, const in (("nb1shot1-s2", 0.057592153549194336), ("nb1shot1-s3", 0.05338543653488159)):
+        assert PUBLISHED_OPTIMA[s]["test_error"] == const
+    cfg = RunConfig(space="nb1shot1-s1", dataset="cifar10", benchmark="nb1shot1-s1", benchmark_file=str(path))
+    assert cfg.regret == "nb1shot1-reference" and cfg.batch_size == 96
+    gt = GroundTruth.create(cfg, space)
+    row = gt.evaluate(a)
+    assert row["test_regret"] == pytest.approx(mean_err - 0.05448716878890991, rel=1e-9)
+    assert gt.describe()["regret"]["unit"] == "fraction"
+    table = GroundTruth.create(RunConfig(space="nb1shot1-s1", dataset="cifar10", benchmark="nb1shot1-s1",
+                                         benchmark_file=str(path), regret="table"), space)
+    assert table.evaluate(a)["test_regret"] == pytest.approx(100 * 0.90 - 100 * (1 - mean_err))
+    import pandas as pd
+
+    assert "fraction" in regret_label(pd.DataFrame({"regret_convention": ["nb1shot1-reference"]}))
+    assert "% points" in regret_label(pd.DataFrame({"epoch": [0]}))
+    assert "MIXED" in regret_label(pd.DataFrame({"regret_convention": ["table", "nb1shot1-reference"]}))
+    with pytest.raises(Exception, match="NB-1Shot1"):
+        RunConfig(regret="nb1shot1-reference")

@@ -178,3 +178,107 @@ def test_rdarts_grids_and_selection_rule(tmp_path):
     assert s["last_row"]["valid_acc"] == 55.5 and select([d], "dp").value == 0.4
     with pytest.raises(ConfigError):
         grid("cutout")
+
+
+def test_darts_ada_runs_the_official_budget_and_learning_rate(tmp_path, monkeypatch):
+    """RobustDARTS train_search.py (early_stop 3): on a trigger at epoch t with stop epoch s, train again from
+    s + 1 to the last epoch with the stronger L2 and the cosine of the absolute epoch (a fresh
+    CosineAnnealingLR stepped with the epoch): search epochs 0..t, then s + 1..E - 1."""
+    import math
+
+    from harness.optimizers.robust_darts import DartsADA
+
+    monkeypatch.setattr(DartsADA, "compute_eigenvalue", lambda self: 1.0 if self.search_epoch < 5 else 3.0)
+    epochs = 8
+    cfg = RunConfig(space="s5", dataset="digits", benchmark="none", optimizer="darts-ada",
+                    optimizer_config={**FAST, "w_weight_decay": 3e-4, "ada_factor": 10.0, "ada_max_l2": 0.003},
+                    epochs=epochs, batch_size=16, subset=32, channels=4, depth=3)
+    final = SearchRun(cfg, tmp_path).run()
+    t = pd.read_csv(tmp_path / cfg.run_id() / "trajectory.csv")
+    official = [0, 1, 2, 3, 4, 5] + [3, 4, 5, 6, 7]  # trigger after epoch 5, stop epoch 2
+    assert t["search_epoch"].tolist() == official and final["epochs_completed"] == len(official)
+    lr = [0.001 + (0.025 - 0.001) * (1 + math.cos(math.pi * e / epochs)) / 2 for e in official]
+    assert t["lr"].tolist() == pytest.approx(lr, rel=1e-12)
+    assert t["l2_factor"].tolist() == pytest.approx([3e-4] * 6 + [3e-3] * 5)
+
+
+@pytest.mark.parametrize("kind", ["l2", "dp"])
+def test_rdarts_plans_run_the_official_grids(kind):
+    """docs/plans/r-darts-{l2,dp}.yaml: second-order darts-dp over exactly the RobustDARTS grid, S1-S4."""
+    from pathlib import Path
+
+    from harness.sweep import Plan
+
+    plan = Path(__file__).resolve().parents[1] / "docs" / "plans" / f"r-darts-{kind}.yaml"
+    runs = Plan.load(plan).expand()
+    key = {"l2": "w_weight_decay", "dp": "drop_path_prob"}[kind]
+    assert {r.space for r in runs} == {"s1", "s2", "s3", "s4"} and {r.optimizer for r in runs} == {"darts-dp"}
+    assert sorted({r.optimizer_values()[key] for r in runs}) == pytest.approx(sorted(g[key] for g in grid(kind)))
+    assert all(r.optimizer_values()["order"] == 2 for r in runs)
+    assert all(r.protocol == "robustdarts/darts-dp" and r.epochs == 50 for r in runs)
+    if kind == "l2":
+        assert all(r.optimizer_values()["drop_path_prob"] == 0.0 for r in runs)
+
+
+def test_drop_path_acts_on_each_edges_whole_mixed_output(monkeypatch):
+    """RobustDARTS Cell.forward: drop_path(MixedOp_e(h)) once per edge, skip_connect included (S2 = {skip, sep})."""
+    from search_spaces.darts import supernet as sn
+
+    space = get_space("s2")
+    cfg = space.default_config().with_overrides(channels=4, depth=3, num_classes=3, in_channels=1, input_size=8)
+    net = space.build_supernet(cfg)
+    net.drop_path_prob = 0.3
+    seen = []
+    monkeypatch.setattr(sn, "drop_path", lambda x, p: (seen.append((x.detach().clone(), p)), x)[1])
+    w = {g.name: torch.nn.functional.one_hot(torch.zeros(g.shape[0], dtype=torch.long), g.shape[1]).float()
+         for g in space.param_groups}  # skip_connect only: the old per-op rule never dropped it
+    x = torch.randn(2, 1, 8, 8)
+    net.train()
+    net(x, w)
+    edges = sum(g.shape[0] for g in space.param_groups) // len(space.param_groups)
+    assert len(seen) == edges * cfg.depth and all(p == 0.3 for _, p in seen)
+    net.eval()
+    seen.clear()
+    net(x, w)
+    assert not seen
+
+
+def test_cutout_matches_the_official_mask():
+    """RobustDARTS src/utils.py Cutout: centre uniform over the pixels, square of side `length` clipped to the
+    image, zeroed (after normalisation), applied with probability `prob`."""
+    import numpy as np
+
+    from harness.data.augment import cutout
+
+    x = torch.randn(6, 3, 10, 10, dtype=torch.float64)
+    g = torch.Generator().manual_seed(3)
+    state = g.get_state()
+    out = cutout(x, 4, 0.5, g)
+    g2 = torch.Generator().set_state(state)
+    coins = torch.rand(6, generator=g2) < 0.5
+    ys, xs = torch.randint(0, 10, (6,), generator=g2), torch.randint(0, 10, (6,), generator=g2)
+    for i in range(6):
+        mask = np.ones((10, 10))
+        if coins[i]:
+            y, xx = int(ys[i]), int(xs[i])
+            mask[np.clip(y - 2, 0, 10):np.clip(y + 2, 0, 10), np.clip(xx - 2, 0, 10):np.clip(xx + 2, 0, 10)] = 0.0
+        torch.testing.assert_close(out[i], x[i] * torch.from_numpy(mask), rtol=0, atol=0)
+    assert torch.equal(cutout(x, 0, 1.0, g), x) and torch.equal(cutout(x, 4, 0.0, g), x)
+
+
+def test_robustdarts_runs_cutout_on_both_search_streams():
+    from harness.runner import set_cutout
+
+    class S:
+        cutout_length, cutout_prob = 0, 0.0
+
+    cfg = RunConfig(space="s1", dataset="cifar10", benchmark="none", optimizer="darts-2nd")
+    assert (cfg.cutout_length, cfg.cutout_prob, cfg.cutout_ramp) == (16, 1.0, False)
+    streams = (S(), S())
+    for e in (0, 30):  # constant 1.0: the runs as made (the ramp set an attribute Cutout never read)
+        set_cutout(cfg, streams, e)
+        assert [(s.cutout_length, s.cutout_prob) for s in streams] == [(16, 1.0)] * 2
+    ramp = RunConfig(space="s1", dataset="cifar10", benchmark="none", optimizer="darts-dp", cutout_ramp=True)
+    set_cutout(ramp, streams, 25)
+    assert streams[0].cutout_prob == pytest.approx(25 / 49)
+    assert RunConfig(space="nb201", dataset="cifar10", benchmark="none", optimizer="darts").cutout_length == 0

@@ -38,6 +38,9 @@ def _parse_set(items: tuple[str, ...]) -> dict:
 @click.option("--benchmark-file", default=None, help="Official benchmark file/folder (not needed for shipped tables).")
 @click.option("--benchmark-dataset", default=None, help="Dataset name in the benchmark (default: --dataset).")
 @click.option("--benchmark-epochs", default=None, type=int, help="Ground-truth training budget (default: the table's largest).")
+@click.option("--regret", default=None, type=click.Choice(["table", "nb1shot1-reference"]),
+              help="Test-regret convention (default: nb1shot1-reference for NB-1Shot1 benchmarks, else table; "
+                   "see docs/protocols.md).")
 @click.option("--seeds", multiple=True, type=int, help="Seeds; several allowed: --seeds 0 1 2. [default: 0 1 2]")
 @click.option("--epochs", default=None, type=int, envvar="HARNESS_EPOCHS", show_envvar=True,
               help="Search epochs (default: the protocol preset's; see `harness protocol SPACE OPTIMIZER`).")
@@ -66,7 +69,7 @@ def _parse_set(items: tuple[str, ...]) -> dict:
 @click.option("--resume", is_flag=True, help="Continue unfinished runs from their last checkpoint.")
 @click.option("--no-summary", is_flag=True, help="Skip the summary table and plot.")
 def run_cmd(space, optimizers, dataset, data_dir, benchmark, benchmark_file, benchmark_dataset, benchmark_epochs,
-            seeds, epochs, batch_size, preset, channels, depth, track_running_stats, subset, device, eigen_every, precision,
+            regret, seeds, epochs, batch_size, preset, channels, depth, track_running_stats, subset, device, eigen_every, precision,
             channels_last, compile_mode, batch_seeds, overrides, out, resume, no_summary) -> None:
     """Run searches (default: DARTS and RS-ws on S5/digits, 3 seeds) and summarise them."""
     from harness.runner import SearchRun
@@ -83,7 +86,7 @@ def run_cmd(space, optimizers, dataset, data_dir, benchmark, benchmark_file, ben
     for name in optimizers:
         for seed in seeds:
             cfg = RunConfig(space=space, dataset=dataset, benchmark=benchmark, benchmark_file=benchmark_file,
-                            benchmark_dataset=benchmark_dataset, benchmark_epochs=benchmark_epochs,
+                            benchmark_dataset=benchmark_dataset, benchmark_epochs=benchmark_epochs, regret=regret,
                             data_dir=data_dir, optimizer=name, optimizer_config=opt_cfg, seed=seed,
                             epochs=epochs, batch_size=batch_size, protocol=preset, **run_set,
                             channels=channels, depth=depth,

@@ -121,3 +121,27 @@ def augment_and_normalize(x: torch.Tensor, spec: AugmentSpec | None, generator: 
     if spec is not None:
         x = augment(x, spec, generator)
     return normalize(x, mean, std)
+
+
+def cutout(x: torch.Tensor, length: int, prob: float, generator: torch.Generator) -> torch.Tensor:
+    """DARTS-style Cutout of a normalised batch ``[B, C, H, W]`` (RobustDARTS ``src/utils.py`` ``Cutout``).
+
+    Per image, with probability ``prob``: a centre ``(y, x)`` uniform over the
+    pixels, and the square ``[y - length // 2, y + length // 2)`` x
+    ``[x - length // 2, x + length // 2)``, clipped to the image, set to 0 (after
+    normalisation, as the official transform list applies it last). Draws, in
+    this order: coins ``[B]``, centre rows ``[B]``, centre columns ``[B]``.
+    """
+    if length <= 0 or prob <= 0.0:
+        return x
+    b, _, h, w = x.shape
+    dev, gdev = x.device, generator.device
+    on = (torch.rand(b, generator=generator, device=gdev) < prob).to(dev)
+    cy = torch.randint(0, h, (b,), generator=generator, device=gdev).to(dev)
+    cx = torch.randint(0, w, (b,), generator=generator, device=gdev).to(dev)
+    rows, cols = torch.arange(h, device=dev), torch.arange(w, device=dev)
+    half = length // 2
+    in_r = (rows[None, :] >= (cy - half)[:, None]) & (rows[None, :] < (cy + half)[:, None])
+    in_c = (cols[None, :] >= (cx - half)[:, None]) & (cols[None, :] < (cx + half)[:, None])
+    hole = in_r[:, :, None] & in_c[:, None, :] & on[:, None, None]
+    return x * (~hole).unsqueeze(1).to(x.dtype)

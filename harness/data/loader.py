@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.data.augment import AugmentSpec, augment_and_normalize, augment_spec
+from harness.data.augment import AugmentSpec, augment_and_normalize, augment_spec, cutout
 from search_spaces.errors import ConfigError
 
 _STATE_VERSION = 1
@@ -53,6 +53,8 @@ class BatchStream:
         self.generator, self.augment = generator, augment
         self.mean, self.std = tuple(mean), tuple(std)
         self.epoch_len = n // batch_size if drop_last else -(-n // batch_size)
+        #: Cutout after normalisation (length 0: off); the runner sets the probability per epoch.
+        self.cutout_length, self.cutout_prob = 0, 0.0
         self._perm: torch.Tensor | None = None  # order of the current pass
         self._pos = 0  # batches of the current pass already drawn
         self.passes = 0  # shuffles done so far
@@ -66,6 +68,8 @@ class BatchStream:
         idx = self._perm[self._pos * self.batch_size:(self._pos + 1) * self.batch_size]
         self._pos += 1
         xb = augment_and_normalize(self.x.index_select(0, idx), self.augment, self.generator, self.mean, self.std)
+        if self.cutout_length > 0 and self.cutout_prob > 0.0:
+            xb = cutout(xb, self.cutout_length, self.cutout_prob, self.generator)
         return xb, self.y.index_select(0, idx)
 
     __next__ = next

@@ -21,10 +21,14 @@ evaluation every 2 epochs, ratio 1.3 between the current local average and the
 one 4 evaluations (8 epochs) earlier, no stop before epoch 10; ADA factor 10,
 maximum L2 0.03, roll back to the stop epoch itself.
 
-The runner's epoch count stays fixed: after ``darts-es`` stops, steps only
-measure the frozen supernet; after an ADA roll-back the search epoch restarts
-from the stop epoch (column ``search_epoch``), so the search ends the rolled
-back epochs short of ``epochs`` unless the runner is given more.
+After ``darts-es`` stops, the runner's remaining epochs only measure the
+frozen supernet. After an ADA roll-back the search goes on from the stop
+epoch (column ``search_epoch``) to the last search epoch, as RobustDARTS's
+``train_epochs(args.epochs, ..., start_epoch=start_again_epoch)`` does: the
+rolled-back epochs are trained again (``extra_epochs`` lengthens the run by
+them), and the learning rate follows the cosine of the search epoch over
+``epochs`` (``scheduler.step(epoch)`` of a fresh ``CosineAnnealingLR`` with the
+same ``T_max``), so it anneals to its minimum at the last search epoch.
 """
 
 from __future__ import annotations
@@ -168,6 +172,11 @@ class DartsDP(Darts):
     def search_epoch(self) -> int:
         return self.epoch - self.offset
 
+    @property
+    def extra_epochs(self) -> int:
+        """Runner epochs beyond ``epochs``: the search epochs re-trained after roll-backs."""
+        return self.offset
+
     def on_epoch_start(self, epoch: int) -> None:
         self.epoch = epoch
         e = self.search_epoch
@@ -206,7 +215,7 @@ class DartsDP(Darts):
     def on_epoch_end(self, epoch: int) -> dict[str, float]:
         e = self.search_epoch
         self.archs[e] = self.space.to_str(self.current_architecture())
-        out = {"search_epoch": float(e), "l2_factor": self.l2,
+        out = {"search_epoch": float(e), "l2_factor": self.l2, "lr": float(self.weights.lr),
                "drop_path_prob": float(getattr(self.supernet, "drop_path_prob", 0.0))}
         if self.eigen_due(e) and self.kept:
             ev = self.compute_eigenvalue()

@@ -25,7 +25,8 @@ from typing import Any, NamedTuple
 from search_spaces.errors import ConfigError
 
 #: Keys of a preset that configure the run rather than the optimizer.
-RUN_KEYS = ("epochs", "batch_size", "select_batch_size", "select_augment")
+RUN_KEYS = ("epochs", "batch_size", "select_batch_size", "select_augment", "cutout_length", "cutout_prob",
+            "cutout_ramp")
 
 
 class V(NamedTuple):
@@ -88,6 +89,9 @@ _GENERIC_RUN = {
     "batch_size": V(64, "DARTS cnn/train_search.py --batch_size 64 (no protocol family covers this space)"),
     "select_batch_size": V(64, "ours: the search batch size"),
     "select_augment": V(False, "ours: scoring without augmentation"),
+    **{k: v for k, v in (("cutout_length", V(0, "DARTS cnn/train_search.py: --cutout off by default")),
+                         ("cutout_prob", V(1.0, "DARTS cnn/train_search.py --cutout_prob 1.0 (unused: cutout off)")),
+                         ("cutout_ramp", V(False, "ours: no ramp")))},
 }
 
 
@@ -217,8 +221,14 @@ def _check_run_values(values: dict[str, Any]) -> None:
         v = values[k]
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ConfigError(f"{k} must be a positive integer, got {v!r}")
-    if not isinstance(values["select_augment"], bool):
-        raise ConfigError(f"select_augment must be true or false, got {values['select_augment']!r}")
+    for k in ("select_augment", "cutout_ramp"):
+        if not isinstance(values[k], bool):
+            raise ConfigError(f"{k} must be true or false, got {values[k]!r}")
+    length, prob = values["cutout_length"], values["cutout_prob"]
+    if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+        raise ConfigError(f"cutout_length must be a non-negative integer, got {length!r}")
+    if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0.0 <= prob <= 1.0:
+        raise ConfigError(f"cutout_prob must lie in [0, 1], got {prob!r}")
 
 
 def _jsonable(d: Any) -> Any:

@@ -41,6 +41,13 @@ def no_scoring(note: str = "ours: the search batch size (the official code score
     return {"select_batch_size": V(64, note), "select_augment": V(False, "ours: scoring without augmentation")}
 
 
+def no_cutout(src: str) -> dict[str, V]:
+    """Cutout off in the search, as script ``src`` (no ``--cutout``)."""
+    return {"cutout_length": V(0, f"{src}: no Cutout in the search"),
+            "cutout_prob": V(1.0, f"{src}: Cutout off (value unused)"),
+            "cutout_ramp": V(False, f"{src}: Cutout off (no ramp)")}
+
+
 def with_source(values: dict[str, Any], src: str) -> dict[str, V]:
     """``{k: V(v, src)}``."""
     return {k: V(v, src) for k, v in values.items()}

@@ -13,7 +13,9 @@ FAMILY = Family(
     common={"epochs": V(20, f"{_OURS}: 20 epochs keep `harness run` under 3 minutes on 2 CPU cores"),
             "batch_size": V(64, f"{_OURS}: batch 64 as the DARTS scripts"),
             "select_batch_size": V(64, f"{_OURS}: candidates scored on batches of 64"),
-            "select_augment": V(False, f"{_OURS}: digits have no augmentation")},
+            "select_augment": V(False, f"{_OURS}: digits have no augmentation"),
+            "cutout_length": V(0, f"{_OURS}: no Cutout"), "cutout_prob": V(1.0, f"{_OURS}: unused (no Cutout)"),
+            "cutout_ramp": V(False, f"{_OURS}: no Cutout")},
     methods={"gdas": {"unselected_terms": V(False, "AutoDL NASNet-space MixedOp.forward_gdas (S5 is a DARTS "
                                                    "cell): only the sampled op")}},
     deviations={"*": ("Not a published protocol: DARTS's weight-training values on an 8x8-digits supernet, "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.protocols import Family, V
-from harness.protocols._blocks import DRNAS_ARCH_WD, arch_adam, no_scoring, weight_training
+from harness.protocols._blocks import DRNAS_ARCH_WD, arch_adam, no_cutout, no_scoring, weight_training
 
 _OPT = "nasbench-1shot1 optimizers"
 
@@ -20,7 +20,7 @@ FAMILY = Family(
     name="nb1shot1",
     spaces=("nb1shot1-s1", "nb1shot1-s2", "nb1shot1-s3"),
     description="NAS-Bench-1Shot1: automl/nasbench-1shot1 search scripts (batch 96)",
-    common={**_script("darts", 50), **no_scoring()},
+    common={**_script("darts", 50), **no_scoring(), **no_cutout(f"{_OPT}/darts/train_search.py")},
     methods={
         "gdas": {**_script("gdas", 100),
                  "unselected_terms": V(False, f"{_OPT}/gdas/model_search.py MixedOpGDAS: only ops with "

@@ -9,7 +9,7 @@ SNAS variant come from their authors' NB-201 code.
 from __future__ import annotations
 
 from harness.protocols import Family, V
-from harness.protocols._blocks import DRNAS_ARCH_WD, arch_adam, no_scoring, weight_training
+from harness.protocols._blocks import DRNAS_ARCH_WD, arch_adam, no_cutout, no_scoring, weight_training
 
 _CFG = "AutoDL configs/nas-benchmark/algos"
 _EXP = "AutoDL exps/NAS-Bench-201-algos"
@@ -46,7 +46,7 @@ FAMILY = Family(
     description="NAS-Bench-201: AutoDL-Projects' NB-201 search configs; DrNAS/SDARTS from their NB-201 code",
     common={**_autodl("DARTS"), **arch_adam(f"{_SH}/DARTS-V1.sh", lr=3e-4, wd=1e-3),
             "arch_betas": V((0.5, 0.999), f"{_EXP}/DARTS-V1.py: Adam betas (0.5, 0.999)"),
-            **no_scoring()},
+            **no_scoring(), **no_cutout("AutoDL xautodl/datasets/get_dataset_with_transform.py")},
     methods={
         "darts": {"step_order": V("weights-first", f"{_EXP}/DARTS-V1.py search_func: weight step, then "
                                                    "architecture step")},

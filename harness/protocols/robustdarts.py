@@ -7,12 +7,14 @@ DARTS-space search scripts.
 from __future__ import annotations
 
 from harness.protocols import Family, V
-from harness.protocols._blocks import DRNAS_ARCH_WD, arch_adam, no_scoring, weight_training
+from harness.protocols._blocks import DRNAS_ARCH_WD, arch_adam, no_cutout, no_scoring, weight_training
 
 _RD = "RobustDARTS src/search/args.py"
 _PC = "PC-DARTS train_search.py"
 _SD = "SDARTS optimizers/darts/train_search.py"
 _DR = "DrNAS DARTS-space/train_search.py"
+_sdarts = weight_training(_SD, lr=0.025, lr_min=0.001, momentum=0.9, wd=3e-4, nesterov=False, clip=5.0, epochs=50,
+                          batch=64)
 
 FAMILY = Family(
     name="robustdarts",
@@ -24,26 +26,31 @@ FAMILY = Family(
             "arch_betas": V((0.5, 0.999), "RobustDARTS src/search/architect.py: Adam betas (0.5, 0.999)"),
             "step_order": V("arch-first", "RobustDARTS src/search/train_search.py: architect.step before the "
                                           "weight step"),
-            **no_scoring()},
+            **no_scoring(),
+            "cutout_length": V(16, "RobustDARTS scripts/DARTS_search.sh and DARTS-ADA_search.sh pass --cutout; "
+                                   "args.py --cutout_length 16 (train and valid batches: one transform)"),
+            "cutout_prob": V(1.0, f"{_RD} --cutout_prob 1.0"),
+            "cutout_ramp": V(False, "RobustDARTS src/search/train_search.py sets transforms[-1].cutout_prob, an "
+                                    "attribute src/utils.py Cutout never reads (it reads .prob): the probability "
+                                    "stays 1.0 in the runs as made")},
     methods={
         "gdas": {"unselected_terms": V(False, "AutoDL search_cells.py NASNetSearchCell / MixedOp.forward_gdas: "
                                               "only the sampled op")},
-        "pc-darts": {**weight_training(_PC, lr=0.1, lr_min=0.0, momentum=0.9, wd=3e-4, nesterov=False, clip=5.0,
+        "pc-darts": {**no_cutout(_PC),
+                     **weight_training(_PC, lr=0.1, lr_min=0.0, momentum=0.9, wd=3e-4, nesterov=False, clip=5.0,
                                        epochs=50, batch=256),
                      **arch_adam(_PC, lr=6e-4, wd=1e-3)},
-        "sdarts-rs": weight_training(_SD, lr=0.025, lr_min=0.001, momentum=0.9, wd=3e-4, nesterov=False,
-                                     clip=5.0, epochs=50, batch=64),
-        "sdarts-adv": weight_training(_SD, lr=0.025, lr_min=0.001, momentum=0.9, wd=3e-4, nesterov=False,
-                                      clip=5.0, epochs=50, batch=64),
-        "drnas": {**weight_training(_DR, lr=0.1, lr_min=0.0, momentum=0.9, wd=3e-4, nesterov=False, clip=5.0,
+        "sdarts-rs": {**no_cutout(_SD), **_sdarts},
+        "sdarts-adv": {**no_cutout(_SD), **_sdarts},
+        "drnas": {**no_cutout(_DR),
+                  **weight_training(_DR, lr=0.1, lr_min=0.0, momentum=0.9, wd=3e-4, nesterov=False, clip=5.0,
                                     epochs=50, batch=64),
                   "arch_lr": V(6e-4, f"{_DR} --arch_learning_rate 6e-4"),
                   "arch_weight_decay": DRNAS_ARCH_WD,
                   "partial_channels": V(6, f"{_DR} --k 6 (initial partial-channel K)")},
     },
     deviations={
-        "*": ("RobustDARTS's search scripts pass --cutout (DARTS_search.sh); our search applies no Cutout.",
-              "RobustDARTS splits CIFAR-10's training set at train_portion 0.5 (first 25,000 images / the rest); "
+        "*": ("RobustDARTS splits CIFAR-10's training set at train_portion 0.5 (first 25,000 images / the rest); "
               "we use NB-201's class-balanced halves (25,000 / 25,000).",
               "torch's CosineAnnealingLR stepped before each epoch (as the DARTS-derived scripts do) gives "
               "epoch e the rate at e / epochs on the PyTorch versions they ran; we use e / epochs."),

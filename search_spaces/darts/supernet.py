@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from search_spaces.darts.fused import fused_cell
-from search_spaces.darts.ops import FactorizedReduce, ReLUConvBN, drop_path, is_identity, make_op
+from search_spaces.darts.ops import FactorizedReduce, ReLUConvBN, drop_path, make_op
 from search_spaces.darts.spaces import CellSpec
 from search_spaces.space import SupernetConfig
 
@@ -151,12 +151,12 @@ class SearchCell(nn.Module):
         for k in ks:
             if self.names[e][k] == "none":
                 continue
-            op = self.edges[e][k]
-            y = op(h)
-            if self.training and drop_prob > 0.0 and not is_identity(op):
-                y = drop_path(y, drop_prob)
-            y = _coef(w, e, k) * y
+            y = _coef(w, e, k) * self.edges[e][k](h)
             out = y if out is None else out + y
+        if out is not None and self.training and drop_prob > 0.0:
+            # RobustDARTS src/search/model_search.py Cell.forward: drop-path on each edge's whole mixed-op
+            # output (every op, skip included), one keep/drop coin per example
+            out = drop_path(out, drop_prob)
         return out
 
 
@@ -169,7 +169,8 @@ class DartsSupernet(nn.Module):
             the search cells' BN settings (``affine``, ``track_running_stats``).
 
     Attributes:
-        drop_path_prob: Drop-path probability for non-identity ops in training (default 0).
+        drop_path_prob: Drop-path probability of each edge's whole mixed-op output in training (default 0;
+            RobustDARTS `Cell.forward`).
     """
 
     #: ``forward`` accepts ``active`` (one op per row) to skip unselected ops.
