@@ -228,6 +228,7 @@ def time_options(case: BenchCase, device: torch.device, steps: int, warmup: int,
     opts.update({o: _make_optimizer(case, device, steps + warmup, prepare=prepare.get(o)) for o in options})
     g = torch.Generator(device=device).manual_seed(0)
     times: dict[str, list[float]] = {o: [] for o in opts}
+    warm: dict[str, float] = {o: 0.0 for o in opts}
     for i in range(steps + warmup):
         tb, vb = _batch(case, g, device), _batch(case, g, device)
         for o, opt in opts.items():
@@ -236,12 +237,17 @@ def time_options(case: BenchCase, device: torch.device, steps: int, warmup: int,
                 t = timed(lambda: opt.step(tb, vb), device)
             if i >= warmup:
                 times[o].append(t)
-    out = {"options": list(options), "fp32_seconds_per_step": statistics.median(times["fp32"])}
+            else:
+                warm[o] += t
+    out = {"options": list(options), "fp32_seconds_per_step": statistics.median(times["fp32"]),
+           "warmup_steps": warmup, **{f"{o}_warmup_seconds": w for o, w in warm.items()}}
     for o in options:
         out[f"{o}_seconds_per_step"] = statistics.median(times[o])
         out[f"{o}_over_fp32"] = statistics.median(t / b for t, b in zip(times[o], times["fp32"]))
     if "compile" in options:
         out["compile_mode"] = mode
+        # the compile (and CUDA-graph capture) happens in the warm-up steps: their extra time over fp32's
+        out["compile_seconds"] = warm["compile"] - warm["fp32"]
     return out
 
 
