@@ -120,6 +120,36 @@ def plot_regret(runs: Runs, path: str | Path, log: bool = False, x: str = "epoch
     return _save(fig, path)
 
 
+def plot_arch_weights(run_dir: str | Path, path: str | Path, group: str | None = None,
+                      max_rows: int = 14) -> Path:
+    """Anytime architecture weights of one run (``arch_weights.json``): one panel per row of ``group``
+    (default: the first), one line per option, weight vs search epoch (VIM-NAS's Figures 6-9)."""
+    import json
+
+    data = json.loads((Path(run_dir) / "arch_weights.json").read_text())
+    groups = data["groups"]
+    g = group or next(iter(groups))
+    if g not in groups:
+        raise ValueError(f"no weight group {g!r} in {run_dir} (groups: {sorted(groups)})")
+    epochs = [e["epoch"] + 1 for e in data["epochs"]]
+    rows = groups[g][:max_rows]
+    cols = min(len(rows), 4)
+    fig, axes = plt.subplots(-(-len(rows) // cols), cols, figsize=(3 * cols, 2.4 * -(-len(rows) // cols)),
+                             squeeze=False, sharex=True, sharey=True)
+    for r, names in enumerate(rows):
+        ax = axes[r // cols][r % cols]
+        for k, name in enumerate(names):
+            ax.plot(epochs, [e["weights"][g][r][k] for e in data["epochs"]], label=name)
+        ax.set_title(f"{g} row {r}", fontsize=8)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(rows):]:
+        ax.axis("off")
+    axes[0][0].legend(fontsize=6)
+    fig.supxlabel("search epoch")
+    fig.supylabel("architecture weight")
+    return _save(fig, path)
+
+
 def plot_eigenvalue(runs: Runs, path: str | Path, log: bool = False) -> Path:
     """Dominant Hessian eigenvalue vs epoch (top) above test error of the pick (bottom)."""
     t = runs.trajectories

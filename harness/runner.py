@@ -4,6 +4,8 @@ Files, in the order they appear:
 - ``config.json``: the run config plus everything resolved from it (supernet
   size, the optimizer's full config, ground-truth columns, versions);
 - ``trajectory.csv``: one row per finished epoch (rewritten atomically);
+- ``arch_weights.json``: per epoch, the optimizer's normalised architecture
+  weights ``{group: [rows][options]}`` (anytime weights, ``harness.plots.plot_arch_weights``);
 - ``checkpoint.pt``: checksummed state after every epoch (resume point);
 - ``final.json``: written last; its presence marks the run finished, and a
   finished run is never touched again.
@@ -54,6 +56,7 @@ class LiveRun:
     fixed: list[tuple[torch.Tensor, torch.Tensor]]
     select_s: Any = None
     rows: list[dict[str, Any]] = field(default_factory=list)
+    arch_rows: list[dict[str, Any]] = field(default_factory=list)
     start: int = 0
     elapsed: float = 0.0
 
@@ -208,6 +211,7 @@ class SearchRun:
                 select_s.load_state_dict(state["select_stream"])
             torch.set_rng_state(state["torch_rng"])
             live.rows, live.start, live.elapsed = state["rows"], state["epoch"] + 1, state["elapsed"]
+            live.arch_rows = list(state.get("arch_weights", []))
             self._write_trajectory(live.rows)
         else:
             self._write_config(net_cfg, opt, steps, splits)
@@ -230,14 +234,21 @@ class SearchRun:
         row = self._row(epoch, live.elapsed, arch, sums, live.steps, extra)
         live.rows.append(row)
         self._write_trajectory(live.rows)
+        live.arch_rows.append({"epoch": epoch, "weights": {k: v.detach().double().cpu().tolist()
+                                                           for k, v in opt.arch_weights().items()}})
+        atomic_write_json(self.dir / "arch_weights.json", {"groups": self.space_groups(), "epochs": live.arch_rows})
         return row
+
+    def space_groups(self) -> dict[str, list[list[str]]]:
+        """Row option names of every weight group (what ``arch_weights.json``'s numbers are)."""
+        return {g.name: [list(r) for r in g.row_options] for g in self.space.param_groups}
 
     def checkpoint_state(self, live: LiveRun, epoch: int) -> dict[str, Any]:
         """What ``checkpoint.pt`` holds after ``epoch``."""
         return {"optimizer": live.opt.state_dict(), "train_stream": live.train_s.state_dict(),
                 "valid_stream": live.valid_s.state_dict(), "select_stream": live.select_s.state_dict(),
                 "torch_rng": torch.get_rng_state(),
-                "rows": live.rows, "epoch": epoch, "elapsed": live.elapsed}
+                "rows": live.rows, "arch_weights": live.arch_rows, "epoch": epoch, "elapsed": live.elapsed}
 
     def finish(self, live: LiveRun, status: str, reason: str | None) -> dict[str, Any]:
         """Write the trained supernet and ``final.json``, drop the checkpoint; returns ``final.json``."""

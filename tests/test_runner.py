@@ -141,3 +141,29 @@ def test_channels_last_weights_make_channels_last_activations():
             m.register_forward_hook(lambda mod, i, o: seen.append(o.is_contiguous(memory_format=torch.channels_last)))
     net(torch.randn(2, 3, 8, 8), {k: torch.softmax(v, -1) for k, v in space.zeros().items()})
     assert seen and all(seen)
+
+
+def test_anytime_architecture_weights_are_recorded_resumed_and_plottable(tmp_path):
+    """``arch_weights.json``: one entry per epoch with the optimizer's normalised weights; it survives a
+    resume and ``plot_arch_weights`` draws it (VIM-NAS's anytime-weight figures)."""
+    import torch
+
+    from harness.plots import plot_arch_weights
+
+    class Kill(Exception):
+        pass
+
+    def die(_line):
+        raise Kill
+
+    cfg = _cfg(optimizer="vim-nas", epochs=3)
+    with pytest.raises(Kill):  # killed after epoch 0's checkpoint
+        SearchRun(cfg, tmp_path, progress=die).run()
+    SearchRun(cfg, tmp_path).run(resume=True)
+    d = tmp_path / cfg.run_id()
+    data = json.loads((d / "arch_weights.json").read_text())
+    assert [e["epoch"] for e in data["epochs"]] == [0, 1, 2]
+    w = torch.tensor(data["epochs"][-1]["weights"]["cell"])
+    assert w.shape == (6, 5) and torch.allclose(w.sum(-1), torch.ones(6, dtype=w.dtype))
+    assert data["groups"]["cell"][0][:2] == ["none", "skip_connect"]
+    assert plot_arch_weights(d, tmp_path / "aw.png").is_file()

@@ -51,7 +51,7 @@ def test_phi_is_two_conv_relu_bn_blocks_3_14_1():
     assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [(3, 14, (3, 3)), (14, 1, (3, 3))]
     assert isinstance(phi[0][1], nn.ReLU) and isinstance(phi[0][2], nn.BatchNorm2d)
     small, large = _opt(phi_size="small").latent.phi["g0"], _opt(phi_size="large").latent.phi["g0"]
-    assert len(small) == 1 and len(large) == 3
+    assert len(small) == 1 and len(large) == 5  # VIM-NAS-L: five Conv-ReLU-BN blocks
 
 
 def test_zero_xi_makes_the_sampler_deterministic():
