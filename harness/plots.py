@@ -150,6 +150,30 @@ def plot_arch_weights(run_dir: str | Path, path: str | Path, group: str | None =
     return _save(fig, path)
 
 
+def plot_posterior(runs: Runs, path: str | Path) -> Path:
+    """BaLeNAS's q over the search: mean sigma (band: its spread over logits) and the spread of mu, per run."""
+    t = runs.trajectories
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 5), sharex=True)
+    have = "sigma_mean" in getattr(t, "columns", ())
+    for run_id, g in (t.groupby("run_id") if have else []):
+        g = g.sort_values("epoch")
+        x = g["epoch"].to_numpy() + 1
+        line = top.plot(x, g["sigma_mean"], label=str(run_id)[:40])[0]
+        top.fill_between(x, g["sigma_mean"] - g["sigma_std"], g["sigma_mean"] + g["sigma_std"],
+                         alpha=0.2, color=line.get_color())
+        bottom.plot(x, g["mu_std"], color=line.get_color())
+    if not have:
+        _empty(top, "sigma (BaLeNAS runs record it)")
+    else:
+        top.legend(fontsize=6)
+    top.set_ylabel("sigma (mean +- std over logits)")
+    bottom.set_ylabel("spread of mu (std over logits)")
+    bottom.set_xlabel("search epoch")
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
 def plot_eigenvalue(runs: Runs, path: str | Path, log: bool = False) -> Path:
     """Dominant Hessian eigenvalue vs epoch (top) above test error of the pick (bottom)."""
     t = runs.trajectories

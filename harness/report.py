@@ -103,6 +103,9 @@ def _figures(paths: list[str | Path], fig_dir: Path, cfg: ReportConfig) -> list[
     if len(t) and "dominant_eigenvalue" in t and t["dominant_eigenvalue"].notna().any():
         out.append(_img(plots.plot_eigenvalue(runs, fig_dir / "eigenvalue.png"),
                         "Dominant Hessian eigenvalue (top) and test error of the pick (bottom) vs epoch."))
+    if len(t) and "sigma_mean" in t and t["sigma_mean"].notna().any():
+        out.append(_img(plots.plot_posterior(runs, fig_dir / "posterior.png"),
+                        "BaLeNAS's q: mean sigma (band: spread over logits) and the spread of mu vs epoch."))
     found = _analysis_outputs(paths)
     for i, p in enumerate(found["scatter"]):
         a = pd.read_csv(p)

@@ -192,7 +192,10 @@ class SearchRun:
         steps = min(train_s.epoch_len, valid_s.epoch_len)
         if steps < 1:
             raise ConfigError(f"batch size {c.batch_size} exceeds the search split ({len(splits.search_train[1])} images)")
-        opt = create_optimizer(c.optimizer, self.space, supernet, c.optimizer_values(),
+        values = c.optimizer_values()
+        if "n_data" in values and values["n_data"] is None:  # BaLeNAS: N = the search-valid split's size
+            values["n_data"] = float(len(splits.search_valid[1]))
+        opt = create_optimizer(c.optimizer, self.space, supernet, values,
                                epochs=c.epochs, steps_per_epoch=steps, seed=c.seed)
         opt.valid_stream = valid_s  # ENAS trains its controller on it after the epoch's steps
         fixed = _fixed_batches(splits, c.batch_size, max(c.select_batches, c.eigen_batches))

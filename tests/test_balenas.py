@@ -1,4 +1,4 @@
-"""BaLeNAS: the VAdam update (paper eqs. 17-18), the Gaussian over logits, BaLeNAS-TF selection."""
+"""BaLeNAS: Vadam (Khan et al.; the printed eqs. 17-18 as an option), the Gaussian over logits, BaLeNAS-TF."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def test_vadam_step_matches_hand_computation():
 
 def test_vadam_object_tracks_previous_mean_for_momentum():
     mu = {"a": torch.tensor([[1.0, 2.0]])}
-    opt = VAdam(mu, beta=0.5, gamma=0.5, delta=0.1, n_data=10.0, init_s=1.0)
+    opt = VAdam(mu, beta=0.5, gamma=0.5, delta=0.1, n_data=10.0, init_s=1.0, form="eq17")
     g = {"a": torch.tensor([[1.0, -1.0]])}
     opt.step(g)  # first step: mu_{t-1} = mu_t, so no momentum
     first = torch.tensor([[1.0, 2.0]]) - 0.5 * (torch.tensor([[1.0, -1.0]]) + 0.1 * torch.tensor([[1.0, 2.0]])) / 1.1
@@ -84,8 +84,11 @@ def test_vadam_draws_have_mean_mu_and_std_sigma():
                                opt.sample(torch.Generator().manual_seed(3))["a"])
 
 
+EQ17 = dict(update="eq17", delta=1e-3, order=1, mc_samples=1)  # the paper's printed update
+
+
 def test_zero_sigma_gives_the_deterministic_preconditioned_step():
-    opt = _opt(n_data=math.inf, init_s=0.5)
+    opt = _opt(n_data=math.inf, init_s=0.5, **EQ17)
     assert all((s == 0).all() for s in opt.sigma().values())
     mu0 = {k: v.detach().clone() for k, v in opt.mu.tensors().items()}
     b = _batch()
@@ -98,7 +101,7 @@ def test_zero_sigma_gives_the_deterministic_preconditioned_step():
         expect = mu0[k] - c.beta * (g[k] + c.delta * mu0[k]) / (s1 + c.delta)
         torch.testing.assert_close(opt.mu.alpha[k].detach(), expect)
     # and it does not depend on the generator's state
-    other = _opt(n_data=math.inf, init_s=0.5)
+    other = _opt(n_data=math.inf, init_s=0.5, **EQ17)
     other.generator.manual_seed(12345)
     other.step(b, b)
     torch.testing.assert_close(other.mu.alpha["cell"].detach(), opt.mu.alpha["cell"].detach())
@@ -110,15 +113,15 @@ def test_finite_n_takes_the_gradient_at_a_draw():
     a.step(b, b)
     z.step(b, b)
     assert not torch.allclose(a.mu.alpha["cell"], z.mu.alpha["cell"])
-    out = a.step(b, b)
-    assert out["sigma_mean"].dim() == 0 and float(out["sigma_mean"]) > 0
+    stats = a.on_epoch_end(0)  # the trajectory's view of q: sigma and mu, mean and spread
+    assert {"sigma_mean", "sigma_std", "mu_mean", "mu_std"} <= set(stats) and stats["sigma_mean"] > 0
 
 
 def test_samples_are_reproducible_and_follow_q():
     opt = _opt()
     s1, s2 = opt.sample(25, np.random.default_rng(0)), opt.sample(25, np.random.default_rng(0))
     assert s1 == s2
-    assert len(set(s1)) > 1  # sigma 0.2 around near-zero means: more than one architecture
+    assert len(set(s1)) > 1  # sigma 1 around near-zero means: more than one architecture
     with torch.no_grad():
         opt.mu.alpha["cell"].copy_(torch.tensor([[0.0, 0.0, 30.0]] * 4))
     assert set(opt.sample(10, np.random.default_rng(1))) == {S5.from_index(80)}  # sep_conv everywhere
@@ -152,11 +155,11 @@ def test_balenas_tf_uses_argmax_before_the_last_epoch():
 
 def test_second_order_step_and_resume_are_exact():
     b = _batch()
-    a = _opt("balenas-2nd")
+    a = _opt("balenas")
     a.step(b, b)
     state = copy.deepcopy(a.state_dict())  # state_dict shares the live tensors
     a.step(b, b)
-    c = _opt("balenas-2nd", seed=5)
+    c = _opt("balenas", seed=5)
     c.load_state_dict(state)
     c.step(b, b)
     torch.testing.assert_close(c.mu.alpha["cell"], a.mu.alpha["cell"], rtol=0, atol=0)
@@ -172,6 +175,70 @@ def test_config_validation(bad):
 
 
 def test_defaults():
+    """The paper's headline configuration: second order, M = 3, Vadam; first order by name; TF builds on it."""
     c = make_config("balenas-tf")
-    assert (c.selection, c.tf_samples, c.order) == ("proxy", 100, 1)
-    assert make_config("balenas-2nd").order == 2
+    assert (c.selection, c.tf_samples, c.order, c.mc_samples, c.update) == ("proxy", 100, 2, 3, "vadam")
+    b = make_config("balenas")
+    assert (b.order, b.mc_samples, b.update, b.delta, b.n_data) == (2, 3, "vadam", None, None)
+    assert make_config("balenas-1st").order == 1
+    opt = _opt("balenas-1st")
+    assert opt.n_data == 25_000 and opt.delta == pytest.approx(1 / 25_000)
+    assert float(opt.sigma()["cell"].mean()) == pytest.approx(1.0)  # prior precision 1: sigma starts at 1
+
+
+def test_vadam_form_on_a_two_parameter_problem():
+    """Khan et al. (2018), Fig. 1, by hand for two steps with known gradients."""
+    from harness.optimizers.parts.vadam import adam_form_update
+
+    a, g1, g2, d = 0.1, 0.5, 0.9, 0.01
+    mu0 = torch.tensor([0.3, -0.2], dtype=torch.float64)
+    grads = [torch.tensor([0.4, 0.0], dtype=torch.float64), torch.tensor([0.2, -0.1], dtype=torch.float64)]
+    mu, m, s = mu0.clone(), torch.zeros(2, dtype=torch.float64), torch.zeros(2, dtype=torch.float64)
+    m_ref, s_ref, mu_ref = torch.zeros(2, dtype=torch.float64), torch.zeros(2, dtype=torch.float64), mu0.clone()
+    for t, g in enumerate(grads, start=1):
+        mu, m, s = adam_form_update(mu, m, s, g, t, alpha=a, gamma1=g1, gamma2=g2, delta=d)
+        m_ref = g1 * m_ref + (1 - g1) * (g + d * mu_ref)
+        s_ref = g2 * s_ref + (1 - g2) * g ** 2
+        mu_ref = mu_ref - a * (m_ref / (1 - g1 ** t)) / ((s_ref / (1 - g2 ** t)).sqrt() + d)
+        torch.testing.assert_close(mu, mu_ref, rtol=1e-14, atol=0)
+    # step 1 by the numbers: m = 0.5 (0.4 + 0.003) = 0.2015, s = 0.1 * 0.16 = 0.016, mu -= 0.1 * 0.403 / (0.4 + 0.01)
+    first, _, _ = adam_form_update(mu0, torch.zeros(2, dtype=torch.float64), torch.zeros(2, dtype=torch.float64),
+                                   grads[0], 1, alpha=a, gamma1=g1, gamma2=g2, delta=d)
+    assert float(first[0]) == pytest.approx(0.3 - 0.1 * 0.403 / 0.41, rel=1e-12)
+
+
+def test_sigma_shrinks_where_the_gradient_is_consistent():
+    """A constant gradient c on one logit and 0 on the other: after t Vadam steps s = c^2 (1 - g2^t), so
+    sigma = 1 / sqrt(N (c^2 (1 - g2^t) + delta)) falls from the prior's while the other stays at it."""
+    mu = {"cell": torch.zeros(1, 2, dtype=torch.float64)}
+    n, d, c = 1000.0, 1e-3, 0.05
+    opt = VAdam(mu, beta=1e-3, gamma=0.5, delta=d, n_data=n, form="vadam", beta2=0.99)
+    prior = 1 / math.sqrt(n * d)
+    for _ in range(300):
+        opt.step({"cell": torch.tensor([[c, 0.0]], dtype=torch.float64)})
+    sig = opt.sigma()["cell"][0]
+    assert float(sig[1]) == pytest.approx(prior)
+    assert float(sig[0]) == pytest.approx(1 / math.sqrt(n * (c * c * (1 - 0.99 ** 300) + d)), rel=1e-9)
+    assert float(sig[0]) < 0.6 * prior
+
+
+def test_runner_sets_n_to_the_search_valid_size_and_records_q(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from harness.config import RunConfig
+    from harness.plots import plot_posterior
+    from harness.aggregate import load_runs
+    from harness.runner import SearchRun
+
+    cfg = RunConfig(optimizer="balenas-1st", benchmark="none", epochs=2, subset=64, batch_size=16, channels=4,
+                    optimizer_config={"mc_samples": 1})
+    SearchRun(cfg, tmp_path).run()
+    d = tmp_path / cfg.run_id()
+    resolved = json.loads((d / "config.json").read_text())["resolved"]
+    assert resolved["optimizer"]["n_data"] == resolved["search_split_sizes"]["valid"]
+    t = pd.read_csv(d / "trajectory.csv")
+    assert t[["sigma_mean", "sigma_std", "mu_mean", "mu_std"]].notna().all().all()
+    assert plot_posterior(load_runs([d]), tmp_path / "q.png").is_file()
+

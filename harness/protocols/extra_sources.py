@@ -27,15 +27,19 @@ _ROBUST_DP = {**_ROBUST, "eigen_every": "ours: 0 (DP tracks no eigenvalue unless
 
 _BALENAS_PAPER = "BaLeNAS paper (Zhang et al., CVPR 2022)"
 _BALENAS = {
-    "order": f"{_BALENAS_PAPER}: first-order variant (the 2nd-order one is balenas-2nd)",
+    "order": f"{_BALENAS_PAPER}: headline rows are second order (Table 5 M = 3 = Table 1 'BaLeNAS (2nd)')",
+    "mc_samples": f"{_BALENAS_PAPER}, Table 5: M = 3 Monte-Carlo samples in the headline configuration",
     "init_std": "DARTS cnn/model_search.py: 1e-3 * randn (mu_0)",
     "unrolled_eps": "DARTS cnn/architect.py R = 0.01 / ||v||",
-    "beta": "ours: the DARTS architecture Adam learning rate (paper gives no value)",
-    "gamma": "ours: the DARTS architecture Adam first momentum 0.5 (paper gives no value)",
-    "delta": "ours: the DARTS architecture weight decay 1e-3 (paper gives no value)",
-    "n_data": "ours: the CIFAR-10 search-valid size 25,000",
+    "update": "Khan et al., ICML 2018, Fig. 1 (Vadam, which the BaLeNAS paper says it uses): sqrt(s) and "
+              "bias correction; the printed eq. (17) is update=eq17 (harness/optimizers/balenas.py doc)",
+    "beta": "ours: Vadam's alpha = DARTS's architecture Adam lr 3e-4 (paper gives no value)",
+    "gamma": "ours: Vadam's gamma_1 = DARTS's architecture Adam beta_1 0.5 (paper gives no value)",
+    "beta2": "ours: Vadam's gamma_2 = DARTS's architecture Adam beta_2 0.999 (paper gives no value)",
+    "delta": "ours: null = 1 / N, a standard-normal prior on the logits (Khan et al.: delta-tilde = lambda / N, "
+             "lambda = 1); paper gives no value",
+    "n_data": "ours: null = the run's search-valid split size (the data q is fitted to)",
     "init_s": "ours: s_0 = 0 (q starts at the prior variance)",
-    "mc_samples": "ours: one Monte-Carlo sample",
     "weight_mix": "ours: the weight step mixes with softmax(mu)",
     "selection": f"{_BALENAS_PAPER}: argmax of mu",
     "tf_samples": f"{_BALENAS_PAPER}, BaLeNAS-TF: 100 sampled architectures",
@@ -78,7 +82,7 @@ _NSA = {
 EXTRA: dict[str, dict[str, str]] = {
     "darts-dp": _ROBUST_DP, "darts-es": _ROBUST, "darts-ada": _ROBUST,
     "balenas": _BALENAS,
-    "balenas-2nd": {**_BALENAS, "order": f"{_BALENAS_PAPER}: second-order variant"},
+    "balenas-1st": {**_BALENAS, "order": f"{_BALENAS_PAPER}: the first-order variant"},
     "balenas-tf": {**_BALENAS, "selection": f"{_BALENAS_PAPER}, BaLeNAS-TF: training-free proxy selection"},
     "vim-nas": _VIM, "oneshot": _ONESHOT, "nsa": _NSA,
 }

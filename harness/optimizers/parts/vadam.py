@@ -1,19 +1,30 @@
-"""Variational Adam (VAdam) on a diagonal Gaussian ``q = N(mu, sigma^2)``, BaLeNAS eqs. (17)-(18).
+"""Variational Adam on a diagonal Gaussian ``q = N(mu, sigma^2)`` (BaLeNAS, after Khan et al., ICML 2018).
 
-The natural-momentum update of natural-gradient variational inference as
-BaLeNAS writes it (Zhang et al., "Differentiable Architecture Search via the
-Bayesian Learning Rule", after Khan et al., ICML 2018), with ``g`` the
-minibatch gradient of the mean loss at a sample ``alpha ~ q``:
+Two forms, with ``g`` the minibatch gradient of the mean loss at a sample
+``alpha ~ q``, ``delta`` the prior precision over ``N`` (delta-tilde) and
+``sigma_t^2 = 1 / (N (s_t + delta))`` in both:
 
-    s_{t+1}  = (1 - beta) s_t + beta (g o g)                                      (18)
-    mu_{t+1} = mu_t - beta (g + delta mu_t) / (s_{t+1} + delta)
-               + gamma ((s_t + delta) / (s_{t+1} + delta)) o (mu_t - mu_{t-1})    (17)
-    sigma_t^2 = 1 / (N (s_t + delta))
+- ``"vadam"`` (Khan et al. 2018, Fig. 1, "Vadam"; the algorithm BaLeNAS says it
+  uses, and our default): Adam's moments with bias correction and a square root,
 
-``delta`` is the paper's delta-tilde (prior precision divided by ``N``), ``N``
-the number of data points. There is no square root and no bias correction:
-``s`` is a Gauss-Newton estimate of the per-example curvature, so the step is
-Newton-like. ``N = inf`` makes ``sigma = 0`` (a point estimate).
+      m_t = g1 m_{t-1} + (1 - g1) (g + delta mu),   s_t = g2 s_{t-1} + (1 - g2) g o g
+      mu_t = mu_{t-1} - alpha (m_t / (1 - g1^t)) / (sqrt(s_t / (1 - g2^t)) + delta)
+
+  so the mean moves like DARTS's architecture Adam (``alpha`` = its lr,
+  ``g1`` = 0.5, ``g2`` = 0.999) while ``s`` (uncorrected, as in Khan's
+  ``sigma = 1 / sqrt(N s + lambda)``) grows from 0 and shrinks ``sigma`` where
+  gradients are large and consistent: exploration first, concentration later.
+- ``"eq17"`` (BaLeNAS eqs. (17)-(18) as printed: natural momentum, no square
+  root, no bias correction):
+
+      s_{t+1}  = (1 - beta) s_t + beta (g o g)                                      (18)
+      mu_{t+1} = mu_t - beta (g + delta mu_t) / (s_{t+1} + delta)
+                 + gamma ((s_t + delta) / (s_{t+1} + delta)) o (mu_t - mu_{t-1})    (17)
+
+  With DARTS-scale gradients (``s`` about 1e-5) its step is ``beta g / delta``,
+  about 30x DARTS's, and ``sigma`` stays at its prior; kept as an option.
+
+``N = inf`` makes ``sigma = 0`` (a point estimate).
 
 Everything acts entry-wise on ``dict[str, Tensor]`` (the architecture groups,
 each ``[rows, options]``), so the part is independent of search spaces.
@@ -51,6 +62,21 @@ def vadam_update(mu: torch.Tensor, mu_prev: torch.Tensor, s: torch.Tensor, g: to
     return mu_next, s_next
 
 
+def adam_form_update(mu: torch.Tensor, m: torch.Tensor, s: torch.Tensor, g: torch.Tensor, t: int, *,
+                     alpha: float, gamma1: float, gamma2: float, delta: float
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One Vadam step (Khan et al. 2018, Fig. 1) on one tensor; ``t`` is the step number from 1.
+
+    Returns:
+        ``(mu_t, m_t, s_t)``.
+    """
+    m_next = gamma1 * m + (1.0 - gamma1) * (g + delta * mu)
+    s_next = gamma2 * s + (1.0 - gamma2) * g * g
+    m_hat = m_next / (1.0 - gamma1 ** t)
+    s_hat = s_next / (1.0 - gamma2 ** t)
+    return mu - alpha * m_hat / (torch.sqrt(s_hat) + delta), m_next, s_next
+
+
 def vadam_sigma(s: torch.Tensor, delta: float, n_data: float) -> torch.Tensor:
     """``sigma = (N (s + delta))^{-1/2}``; zeros when ``N`` is infinite."""
     if math.isinf(n_data):
@@ -63,12 +89,18 @@ class VAdam:
 
     Args:
         mu: The means (e.g. architecture logits, ``[rows, options]`` per group); updated in place by ``step``.
-        beta, gamma, delta, n_data: See the module doc.
+        beta, gamma, delta, n_data: See the module doc (``beta`` is Vadam's ``alpha``, ``gamma`` its ``g1``).
         init_s: Initial ``s_0`` (0: ``q`` starts at the prior variance ``1 / (N delta)``).
+        form: ``"vadam"`` or ``"eq17"`` (module doc).
+        beta2: Vadam's ``g2`` (the rate of the ``s`` average in the ``vadam`` form).
     """
 
     def __init__(self, mu: Tensors, *, beta: float, gamma: float, delta: float, n_data: float,
-                 init_s: float = 0.0) -> None:
+                 init_s: float = 0.0, form: str = "vadam", beta2: float = 0.999) -> None:
+        if form not in ("vadam", "eq17") or not 0 <= beta2 < 1:
+            raise ValueError(f"VAdam: form must be 'vadam' or 'eq17' and 0 <= beta2 < 1; got {form!r}, {beta2}")
+        self.form, self.beta2 = form, beta2
+        self.m = {k: torch.zeros_like(v.detach()) for k, v in mu.items()}
         if not 0 < beta <= 1 or not 0 <= gamma < 1 or delta <= 0 or n_data <= 0 or init_s < 0:
             raise ValueError(f"VAdam: need 0<beta<=1, 0<=gamma<1, delta>0, N>0, s0>=0; got "
                              f"beta={beta}, gamma={gamma}, delta={delta}, N={n_data}, s0={init_s}")
@@ -90,21 +122,28 @@ class VAdam:
 
     @torch.no_grad()
     def step(self, grads: Tensors) -> None:
-        """Apply eqs. (17)-(18) with ``grads`` (one per key of ``mu``)."""
+        """One update of the chosen form with ``grads`` (one per key of ``mu``)."""
         for k, m in self.mu.items():
-            new_mu, new_s = vadam_update(m.detach(), self.prev[k], self.s[k], grads[k].detach(),
-                                         beta=self.beta, gamma=self.gamma, delta=self.delta)
+            if self.form == "vadam":
+                new_mu, self.m[k], new_s = adam_form_update(
+                    m.detach(), self.m[k], self.s[k], grads[k].detach(), self.steps + 1, alpha=self.beta,
+                    gamma1=self.gamma, gamma2=self.beta2, delta=self.delta)
+            else:
+                new_mu, new_s = vadam_update(m.detach(), self.prev[k], self.s[k], grads[k].detach(),
+                                             beta=self.beta, gamma=self.gamma, delta=self.delta)
             self.prev[k] = m.detach().clone()
             self.s[k] = new_s
             m.copy_(new_mu)
         self.steps += 1
 
     def state_dict(self) -> dict[str, Any]:
-        return {"s": {k: v.clone() for k, v in self.s.items()},
+        return {"s": {k: v.clone() for k, v in self.s.items()}, "m": {k: v.clone() for k, v in self.m.items()},
                 "prev": {k: v.clone() for k, v in self.prev.items()}, "steps": self.steps}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         dev = {k: v.device for k, v in self.mu.items()}
         self.s = {k: v.to(dev[k]) for k, v in state["s"].items()}
         self.prev = {k: v.to(dev[k]) for k, v in state["prev"].items()}
+        if "m" in state:
+            self.m = {k: v.to(dev[k]) for k, v in state["m"].items()}
         self.steps = int(state["steps"])
