@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from harness.optimizers import register_optimizer
 from harness.optimizers.base import Batch
 from harness.optimizers.darts import ArchOptimizer, DartsConfig
-from harness.optimizers.parts.samplers import TAU_SCHEDULES, gumbel_softmax_hard, tau_at
+from harness.optimizers.parts.samplers import check_tau, gumbel_softmax_hard, tau_at
 from search_spaces.errors import ConfigError
 
 
@@ -49,10 +49,7 @@ class GdasConfig(DartsConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not 0 < self.tau_min <= self.tau_max:
-            raise ConfigError(f"GdasConfig: need 0 < tau_min <= tau_max, got {self.tau_min}, {self.tau_max}")
-        if self.tau_schedule not in TAU_SCHEDULES:
-            raise ConfigError(f"tau_schedule must be one of {TAU_SCHEDULES}, got {self.tau_schedule!r}")
+        check_tau("GdasConfig", self.tau_max, self.tau_min, self.tau_schedule)
         if self.unselected_terms is not None and not isinstance(self.unselected_terms, bool):
             raise ConfigError(f"unselected_terms must be true, false or null, got {self.unselected_terms!r}")
 

@@ -20,8 +20,7 @@ import torch.nn.functional as F
 from harness.optimizers import register_optimizer
 from harness.optimizers.base import Batch
 from harness.optimizers.darts import ArchOptimizer, DartsConfig
-from harness.optimizers.parts.samplers import TAU_SCHEDULES, gumbel_softmax_relaxed, tau_at
-from search_spaces.errors import ConfigError
+from harness.optimizers.parts.samplers import check_tau, gumbel_softmax_relaxed, tau_at
 
 
 @dataclass(frozen=True)
@@ -34,10 +33,7 @@ class SnasBilevelConfig(DartsConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not 0 < self.tau_min <= self.tau_max:
-            raise ConfigError(f"need 0 < tau_min <= tau_max, got {self.tau_min}, {self.tau_max}")
-        if self.tau_schedule not in TAU_SCHEDULES:
-            raise ConfigError(f"tau_schedule must be one of {TAU_SCHEDULES}, got {self.tau_schedule!r}")
+        check_tau("SnasBilevelConfig", self.tau_max, self.tau_min, self.tau_schedule)
 
 
 @register_optimizer("snas-bilevel")

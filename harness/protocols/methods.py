@@ -93,7 +93,7 @@ METHODS: dict[str, dict[str, str]] = {
                      "tau_schedule": "DrNAS 201-space/train_search.py: tau += (tau_min - tau_max) / epochs after "
                                      "each epoch",
                      "arch_weight_decay": "DrNAS architect.py: Adam weight decay = --reg_scale 1e-3 (reg_type l2)"},
-    "drnas": {"order": f"DrNAS 201-space/train_search.py: first order unless --unrolled",
+    "drnas": {"order": "DrNAS 201-space/train_search.py: first order unless --unrolled",
               "step_order": "DrNAS 201-space/train_search.py: architect.step before the weight step",
               "reg_type": "DrNAS 201-space/train_search.py --reg_type l2",
               "reg_scale": "DrNAS 201-space/train_search.py --reg_scale 1e-3",

@@ -54,3 +54,13 @@ def tau_at(schedule: str, epoch: int, epochs: int, tau_max: float, tau_min: floa
     if schedule == "per-epoch-step":
         return tau_max + epoch * (tau_min - tau_max) / max(epochs, 1)
     raise ValueError(f"unknown tau schedule {schedule!r} (known: {TAU_SCHEDULES})")
+
+
+def check_tau(owner: str, tau_max: float, tau_min: float, schedule: str) -> None:
+    """``ConfigError`` unless ``0 < tau_min <= tau_max`` and ``schedule`` is one of ``TAU_SCHEDULES``."""
+    from search_spaces.errors import ConfigError
+
+    if not 0 < tau_min <= tau_max:
+        raise ConfigError(f"{owner}: need 0 < tau_min <= tau_max, got {tau_min}, {tau_max}")
+    if schedule not in TAU_SCHEDULES:
+        raise ConfigError(f"{owner}: tau_schedule must be one of {TAU_SCHEDULES}, got {schedule!r}")
