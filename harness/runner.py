@@ -268,16 +268,30 @@ class SearchRun:
     def _check_dir(self, resume: bool) -> None:
         cfg_p = self.dir / "config.json"
         if cfg_p.exists():
-            saved = json.loads(cfg_p.read_text()).get("run", {})
+            written = json.loads(cfg_p.read_text())
+            saved = written.get("run", {})
             try:  # fields added to RunConfig since the run was written take their defaults
                 saved = _jsonable(RunConfig.from_dict(saved).to_dict())
             except (UserError, TypeError):
                 pass
             if saved != _jsonable(self.config.to_dict()):
                 raise RunExistsError(f"{self.dir} belongs to a different config; choose another --out")
+            self._check_same_protocol(written.get("resolved", {}).get("optimizer"))
             if not resume:
                 raise RunExistsError(f"{self.dir} holds an unfinished run; pass --resume to continue it")
         self.dir.mkdir(parents=True, exist_ok=True)
+
+    def _check_same_protocol(self, written: dict[str, Any] | None) -> None:
+        """Refuse to continue a run whose recorded optimizer values differ from today's resolution of its
+        config (a run started before a preset changed): it would finish under another protocol."""
+        if not isinstance(written, dict):
+            return
+        now = _jsonable(make_config(self.config.optimizer, self.config.optimizer_values()).to_dict())
+        diff = sorted(k for k, v in now.items() if v is not None and k in written and written[k] != v)
+        diff += sorted(k for k in now if k not in written)
+        if diff:
+            raise RunExistsError(f"{self.dir} was started with other optimizer values ({', '.join(diff)}); "
+                                 "finish it with the version that started it, or start it anew in another --out")
 
     def _write_config(self, net_cfg, opt, steps: int, splits) -> None:
         from dataclasses import asdict

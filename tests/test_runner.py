@@ -167,3 +167,28 @@ def test_anytime_architecture_weights_are_recorded_resumed_and_plottable(tmp_pat
     assert w.shape == (6, 5) and torch.allclose(w.sum(-1), torch.ones(6, dtype=w.dtype))
     assert data["groups"]["cell"][0][:2] == ["none", "skip_connect"]
     assert plot_arch_weights(d, tmp_path / "aw.png").is_file()
+
+
+def test_resume_refuses_a_run_started_under_other_optimizer_values(tmp_path):
+    """A run begun before a preset changed (its config.json records other resolved values) is not continued
+    under the new values."""
+    from harness.runner import RunExistsError
+
+    class Kill(Exception):
+        pass
+
+    def die(_line):
+        raise Kill
+
+    cfg = _cfg(epochs=2)
+    with pytest.raises(Kill):
+        SearchRun(cfg, tmp_path, progress=die).run()
+    p = tmp_path / cfg.run_id() / "config.json"
+    written = json.loads(p.read_text())
+    written["resolved"]["optimizer"]["w_weight_decay"] = 3e-4  # what the older preset resolved to
+    p.write_text(json.dumps(written))
+    with pytest.raises(RunExistsError, match="w_weight_decay"):
+        SearchRun(cfg, tmp_path).run(resume=True)
+    written["resolved"]["optimizer"]["w_weight_decay"] = cfg.optimizer_values()["w_weight_decay"]
+    p.write_text(json.dumps(written))
+    assert SearchRun(cfg, tmp_path).run(resume=True)["status"] == "finished"
