@@ -33,10 +33,10 @@ import torch
 
 from harness.batched_seeds import BatchedDarts
 from harness.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from harness.data import load_dataset
+from harness.data import load_dataset, set_cutout
 from harness.lock import RunLock
 from harness.optimizers import make_config
-from harness.runner import LiveRun, SearchRun, _divergence, _progress_line, set_cutout, step_precision
+from harness.runner import LiveRun, SearchRun, _divergence, _progress_line, step_precision
 from search_spaces.errors import ConfigError, UserError
 
 CKPT, NEXT = "checkpoint.pt", "checkpoint.next.pt"
@@ -109,7 +109,7 @@ class BatchedSearch:
             t0 = time.perf_counter()
             bd.on_epoch_start(epoch)
             for lv in lives:
-                set_cutout(c, (lv.train_s, lv.valid_s), epoch)
+                set_cutout((lv.train_s, lv.valid_s), c.cutout_length, c.cutout_prob_at(epoch))
             sums: dict[str, torch.Tensor] = {}
             for _ in range(lives[0].steps):
                 train = _stack([lv.train_s.next() for lv in lives])

@@ -173,6 +173,10 @@ class RunConfig:
                     if getattr(self, k) is not None and getattr(self, k) != base.values[k]}
         return resolve_protocol(self.space, self.optimizer, {**self.optimizer_config, **explicit}, self.protocol)
 
+    def cutout_prob_at(self, epoch: int) -> float:
+        """Cutout probability of search epoch ``epoch``: ``cutout_prob``, or ``cutout_prob * e / (E - 1)`` ramped."""
+        return self.cutout_prob * epoch / max(self.epochs - 1, 1) if self.cutout_ramp else float(self.cutout_prob)
+
     def optimizer_values(self) -> dict[str, Any]:
         """Every optimizer-config value of the run: the preset's, with ``optimizer_config`` applied."""
         return self.resolved_protocol().optimizer_values()

@@ -30,7 +30,7 @@ import torch
 
 from harness.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from harness.config import RunConfig
-from harness.data import load_dataset, search_streams, selection_stream
+from harness.data import load_dataset, search_streams, selection_stream, set_cutout
 from harness.ground_truth import GroundTruth
 from harness.lock import RunLock
 from harness.optimizers import create_optimizer, make_config, supernet_overrides
@@ -157,7 +157,7 @@ class SearchRun:
         while epoch < c.epochs + int(getattr(opt, "extra_epochs", 0)):
             t0 = time.perf_counter()
             opt.on_epoch_start(epoch)
-            set_cutout(c, (train_s, valid_s), getattr(opt, "search_epoch", epoch))
+            set_cutout((train_s, valid_s), c.cutout_length, c.cutout_prob_at(getattr(opt, "search_epoch", epoch)))
             sums: dict[str, torch.Tensor] = {}
             for _ in range(live.steps):
                 with step_precision(self.device, c.precision):
@@ -348,13 +348,6 @@ class SearchRun:
                 "gt_test_acc": last.get("gt_test_acc"), "test_regret": last.get("test_regret"),
                 "diverged_epoch": rows[-1]["epoch"] if status == "diverged" else None,
                 "ground_truth": self.gt.describe()}
-
-
-def set_cutout(c: RunConfig, streams, epoch: int) -> None:
-    """Cutout of the search streams for ``epoch``: ``cutout_prob``, or ramped ``cutout_prob * e / (E - 1)``."""
-    prob = c.cutout_prob * epoch / max(c.epochs - 1, 1) if c.cutout_ramp else c.cutout_prob
-    for s in streams:
-        s.cutout_length, s.cutout_prob = c.cutout_length, float(prob)
 
 
 def _fixed_batches(splits, batch_size: int, n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:

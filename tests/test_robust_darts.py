@@ -267,7 +267,7 @@ def test_cutout_matches_the_official_mask():
 
 
 def test_robustdarts_runs_cutout_on_both_search_streams():
-    from harness.runner import set_cutout
+    from harness.data import set_cutout
 
     class S:
         cutout_length, cutout_prob = 0, 0.0
@@ -276,9 +276,9 @@ def test_robustdarts_runs_cutout_on_both_search_streams():
     assert (cfg.cutout_length, cfg.cutout_prob, cfg.cutout_ramp) == (16, 1.0, False)
     streams = (S(), S())
     for e in (0, 30):  # constant 1.0: the runs as made (the ramp set an attribute Cutout never read)
-        set_cutout(cfg, streams, e)
+        set_cutout(streams, cfg.cutout_length, cfg.cutout_prob_at(e))
         assert [(s.cutout_length, s.cutout_prob) for s in streams] == [(16, 1.0)] * 2
     ramp = RunConfig(space="s1", dataset="cifar10", benchmark="none", optimizer="darts-dp", cutout_ramp=True)
-    set_cutout(ramp, streams, 25)
+    set_cutout(streams, ramp.cutout_length, ramp.cutout_prob_at(25))
     assert streams[0].cutout_prob == pytest.approx(25 / 49)
     assert RunConfig(space="nb201", dataset="cifar10", benchmark="none", optimizer="darts").cutout_length == 0

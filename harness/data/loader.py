@@ -107,6 +107,12 @@ class BatchStream:
         self._pos, self.passes = int(state["pos"]), int(state["passes"])
 
 
+def set_cutout(streams, length: int, prob: float) -> None:
+    """Cutout ``length`` (0: off) with probability ``prob`` on each of ``streams`` from their next batch on."""
+    for s in streams:
+        s.cutout_length, s.cutout_prob = int(length), float(prob)
+
+
 def derive_seed(seed: int, stream: int) -> int:
     """A 63-bit seed for sub-stream ``stream`` of run ``seed`` (independent streams, reproducible)."""
     words = np.random.SeedSequence([seed, stream]).generate_state(2, dtype=np.uint32)
