@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from harness.protocols import V
 
 
@@ -46,11 +44,6 @@ def no_cutout(src: str) -> dict[str, V]:
     return {"cutout_length": V(0, f"{src}: no Cutout in the search"),
             "cutout_prob": V(1.0, f"{src}: Cutout off (value unused)"),
             "cutout_ramp": V(False, f"{src}: Cutout off (no ramp)")}
-
-
-def with_source(values: dict[str, Any], src: str) -> dict[str, V]:
-    """``{k: V(v, src)}``."""
-    return {k: V(v, src) for k, v in values.items()}
 
 
 #: DrNAS's architecture weight decay: its Adam takes ``reg_scale`` (l2) or 0 (kl), never --arch_weight_decay.

@@ -11,8 +11,6 @@ DrNAS = xiangning-chen/DrNAS, PC-DARTS = yuhuixu1993/PC-DARTS.
 from __future__ import annotations
 
 from dataclasses import MISSING, fields
-from typing import Any
-
 from harness.protocols import V
 
 _DARTS_TS = "DARTS cnn/train_search.py"
@@ -131,11 +129,3 @@ def method_defaults(optimizer: str, config_cls: type) -> dict[str, V]:
         default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
         out[f.name] = V(default, srcs.get(f.name, f"ours: {config_cls.__name__} default (no source recorded)"))
     return out
-
-
-def default_value(config_cls: type, name: str) -> Any:
-    """The dataclass default of ``name``."""
-    for f in fields(config_cls):
-        if f.name == name:
-            return f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
-    raise KeyError(name)
