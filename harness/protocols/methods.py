@@ -11,6 +11,7 @@ DrNAS = xiangning-chen/DrNAS, PC-DARTS = yuhuixu1993/PC-DARTS.
 from __future__ import annotations
 
 from dataclasses import MISSING, fields
+
 from harness.protocols import V
 
 _DARTS_TS = "DARTS cnn/train_search.py"
