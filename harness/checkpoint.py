@@ -2,7 +2,10 @@
 
 File layout: 64 hex characters of the payload's sha256, a newline, then the
 ``torch.save`` payload. A truncated or corrupted file fails verification and
-is never loaded as valid.
+is never loaded as valid. Payloads are read with ``torch.load(weights_only=True)``:
+anyone can recompute the checksum, so a crafted file in a shared run folder must
+not run code; what a checkpoint holds (tensors, numbers, strings, plain
+containers) is what the weights-only loader accepts.
 """
 
 from __future__ import annotations
@@ -35,4 +38,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     digest, sep, data = raw[:64], raw[64:65], raw[65:]
     if sep != b"\n" or hashlib.sha256(data).hexdigest().encode() != digest:
         raise CheckpointError(f"checkpoint {path} is corrupted (checksum mismatch)")
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as e:  # refused objects (a crafted payload) or a payload torch cannot read
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"checkpoint {path} holds what a weights-only load refuses ({first[:120]}); "
+                              "it was not written by this tool") from None

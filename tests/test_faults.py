@@ -214,3 +214,53 @@ def test_read_only_output_fails_cleanly_and_writes_nothing(tmp_path, monkeypatch
     assert len(err) == 1 and "read-only file system" in err[0] and "Traceback" not in err[0]
     written = [p for p in Path(tmp_path).rglob("*") if p.is_file()]
     assert written == [], written  # no half-made run directory content, no stale lock
+
+
+class _Payload:
+    """Pickles as a call that creates ``marker``: what a crafted checkpoint would run on a full unpickle."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def test_a_crafted_checkpoint_with_a_valid_checksum_runs_no_code(tmp_path):
+    """checkpoint.pt / supernet.pt are loaded weights-only: a __reduce__ payload with a recomputed checksum is
+    refused with one line and exit 2 by `harness run --resume`, and nothing it asks for happens."""
+    import subprocess
+    import sys
+
+    from harness.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+    from harness.config import RunConfig
+    from harness.runner import SearchRun
+
+    marker = tmp_path / "pwned"
+    bad = tmp_path / "bad.pt"
+    save_checkpoint(bad, {"epoch": 0, "x": _Payload(marker)})  # checksum valid, payload hostile
+    with pytest.raises(CheckpointError, match="weights-only"):
+        load_checkpoint(bad)
+    assert not marker.exists()
+
+    class Kill(Exception):
+        pass
+
+    def die(_line):
+        raise Kill
+
+    out = tmp_path / "runs"
+    cfg = RunConfig(space="s5", benchmark="none", optimizer="darts", seed=0, epochs=3, subset=96, batch_size=32,
+                    channels=4)
+    with pytest.raises(Kill):  # an unfinished run, its checkpoint then swapped for the crafted one
+        SearchRun(cfg, out, progress=die).run()
+    ckpt = out / cfg.run_id() / "checkpoint.pt"
+    save_checkpoint(ckpt, {"optimizer": _Payload(marker), "epoch": 0})
+    r = subprocess.run([sys.executable, "-m", "harness", "run", "--space", "s5", "--benchmark", "none",
+                        "--optimizer", "darts", "--seeds", "0", "--epochs", "3", "--subset", "96", "--batch-size",
+                        "32", "--channels", "4", "--no-summary", "--out", str(out), "--resume"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "weights-only" in r.stderr, r.stderr
+    assert not marker.exists()
