@@ -235,6 +235,29 @@ def stage_epoch(device: str, sizes: Sizes) -> dict[str, Any]:
             "epoch_seconds": sec, "seconds_per_step": sec / max(steps, 1)}
 
 
+def step_costs(sizes: Sizes = PROTOCOL, device: str = "cpu") -> dict[str, dict[str, float]]:
+    """GFLOP of one search step of each bench case (``torch.utils.flop_counter``), and its seconds here
+    (under the counter): the basis of the GPU estimates in ``STAGES`` (docs/performance.md)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from harness.bench import _batch, _make_optimizer
+
+    dev, out = torch.device(device), {}
+    for name in ("nb201/darts", "nb201/darts-2nd", "nb201/gdas", "s1/darts"):
+        case = _case(*name.split("/"), sizes)
+        opt = _make_optimizer(case, dev, 3)
+        g = torch.Generator(device=dev).manual_seed(0)
+        tb, vb = _batch(case, g, dev), _batch(case, g, dev)
+        opt.step(tb, vb)  # first step outside the count (lazy set-up)
+        with FlopCounterMode(display=False) as fc:
+            t0 = time.perf_counter()
+            opt.step(tb, vb)
+            sec = time.perf_counter() - t0
+        out[name] = {"gflop_per_step": fc.get_total_flops() / 1e9, "seconds_under_counter": sec}
+    return out
+
+
 _RUN = {"env": stage_env, "tests": stage_tests, "bench": stage_bench, "options": stage_options, "epoch": stage_epoch}
 
 

@@ -33,7 +33,7 @@ from harness.config import RunConfig
 from harness.data import load_dataset, search_streams, selection_stream, set_cutout
 from harness.ground_truth import GroundTruth
 from harness.lock import RunLock
-from harness.optimizers import create_optimizer, make_config, supernet_overrides
+from harness.optimizers import create_optimizer, get_optimizer_class, make_config, supernet_overrides
 from harness.optimizers.parts.candidates import SelectionBatches
 from search_spaces import get_space
 from search_spaces.errors import ConfigError, UserError
@@ -154,10 +154,10 @@ class SearchRun:
         status, reason = "finished", None
         epoch = live.start
         # an optimizer may lengthen the run (DARTS-ADA re-trains the epochs it rolled back)
-        while epoch < c.epochs + int(getattr(opt, "extra_epochs", 0)):
+        while epoch < c.epochs + opt.extra_epochs:
             t0 = time.perf_counter()
             opt.on_epoch_start(epoch)
-            set_cutout((train_s, valid_s), c.cutout_length, c.cutout_prob_at(getattr(opt, "search_epoch", epoch)))
+            set_cutout((train_s, valid_s), c.cutout_length, c.cutout_prob_at(opt.search_epoch))
             sums: dict[str, torch.Tensor] = {}
             for _ in range(live.steps):
                 with step_precision(self.device, c.precision):
@@ -193,8 +193,7 @@ class SearchRun:
         if steps < 1:
             raise ConfigError(f"batch size {c.batch_size} exceeds the search split ({len(splits.search_train[1])} images)")
         values = c.optimizer_values()
-        if "n_data" in values and values["n_data"] is None:  # BaLeNAS: N = the search-valid split's size
-            values["n_data"] = float(len(splits.search_valid[1]))
+        values.update(get_optimizer_class(c.optimizer).data_overrides(values, len(splits.search_valid[1])))
         opt = create_optimizer(c.optimizer, self.space, supernet, values,
                                epochs=c.epochs, steps_per_epoch=steps, seed=c.seed)
         opt.valid_stream = valid_s  # ENAS trains its controller on it after the epoch's steps

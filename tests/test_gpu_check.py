@@ -60,3 +60,12 @@ def test_bad_input_is_one_line_exit_2(args, tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("error:")
     assert not (tmp_path / "o").exists()
+
+
+def test_step_costs_count_flops_of_every_bench_case():
+    from harness.gpu_check import TINY, step_costs
+
+    costs = step_costs(TINY)
+    assert set(costs) == {"nb201/darts", "nb201/darts-2nd", "nb201/gdas", "s1/darts"}
+    assert all(c["gflop_per_step"] > 0 for c in costs.values())
+    assert costs["nb201/darts-2nd"]["gflop_per_step"] > costs["nb201/darts"]["gflop_per_step"]

@@ -101,3 +101,33 @@ def test_step_returns_device_tensors_only():
     b = (torch.randn(4, 1, 8, 8), torch.randint(0, 3, (4,)))
     out = opt.step(b, b)
     assert all(isinstance(v, torch.Tensor) and v.dim() == 0 for v in out.values())
+
+
+@pytest.mark.parametrize("optimizer", list_optimizers())
+def test_state_round_trips_through_the_weights_only_checkpoint_loader(optimizer, tmp_path):
+    """Every optimizer's state, after a step, an epoch end and a selection, is made of what
+    ``torch.load(weights_only=True)`` accepts, and loads back into a fresh optimizer."""
+    from harness.checkpoint import load_checkpoint, save_checkpoint
+    from harness.optimizers.parts.candidates import SelectionBatches
+
+    space = get_space("nb201")
+    over = _small(optimizer, 2)
+    cfg = space.default_config().with_overrides(num_classes=3, in_channels=1, input_size=8, channels=4, depth=1,
+                                                **supernet_overrides(optimizer, over))
+
+    def make():
+        torch.manual_seed(0)
+        return create_optimizer(optimizer, space, space.build_supernet(cfg), over, epochs=2, steps_per_epoch=1,
+                                seed=0)
+
+    opt = make()
+    g = torch.Generator().manual_seed(0)
+    batch = lambda: (torch.randn(8, 1, 8, 8, generator=g), torch.randint(0, 3, (8,), generator=g))  # noqa: E731
+    opt.on_epoch_start(0)
+    opt.step(batch(), batch())
+    opt.on_epoch_end(0)
+    opt.select(SelectionBatches([batch()]))
+    save_checkpoint(tmp_path / "c.pt", {"optimizer": opt.state_dict()})
+    fresh = make()
+    fresh.load_state_dict(load_checkpoint(tmp_path / "c.pt")["optimizer"])
+    assert fresh.current_architecture() == opt.current_architecture()

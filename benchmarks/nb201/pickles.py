@@ -12,8 +12,8 @@ Containers recognised (by content, not by file name):
 Network weights are never materialised: persistent ids (tensor storages)
 resolve to None and every ``torch.*`` class to an inert stub, so a
 ``net_state_dict`` costs nothing and the storage bytes are never read. Only an
-allow-list of classes can be built, so a hostile file cannot run code (unlike
-``torch.load(weights_only=False)``).
+allow-list of classes can be built, so a hostile file cannot run code (unlike a
+full, not weights-only, ``torch.load``).
 
 Two unpicklers share those rules:
 

@@ -17,9 +17,16 @@ from search_spaces.errors import ConfigError
               help="Comma-separated stages to run (rerun only the failed ones).")
 @click.option("--limit-scale", default=1.0, show_default=True, type=float,
               help="Multiply every stage's time limit (e.g. 5 for a --tiny run on a slow CPU).")
-def gpu_check_cmd(device: str, out: str, tiny: bool, stages: str, limit_scale: float) -> None:
+@click.option("--flops", is_flag=True, help="Only print the FLOPs of one step of each bench case (here, no GPU).")
+def gpu_check_cmd(device: str, out: str, tiny: bool, stages: str, limit_scale: float, flops: bool) -> None:
     """Run the GPU check's stages, each in its own process under its own time limit."""
-    from harness.gpu_check import NAMES, run_check
+    from harness.gpu_check import NAMES, PROTOCOL, TINY, run_check, step_costs
+
+    if flops:
+        for name, r in step_costs(TINY if tiny else PROTOCOL).items():
+            click.echo(f"{name:16s} {r['gflop_per_step']:8.1f} GFLOP/step  "
+                       f"{r['seconds_under_counter']:6.2f} s/step here (under the counter)")
+        return
 
     chosen = tuple(s.strip() for s in stages.split(",") if s.strip())
     unknown = sorted(set(chosen) - set(NAMES))

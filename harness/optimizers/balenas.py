@@ -156,6 +156,11 @@ class Balenas(SearchOptimizer):
     config_cls = BalenasConfig
     description = "BaLeNAS: Gaussian architecture distribution learned by VAdam (Zhang et al. 2022)"
 
+    @classmethod
+    def data_overrides(cls, values: dict[str, Any], search_valid_size: int) -> dict[str, Any]:
+        """``n_data`` None: N is the search-valid split the posterior is fitted to."""
+        return {"n_data": float(search_valid_size)} if values.get("n_data") is None else {}
+
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
         c = self.config

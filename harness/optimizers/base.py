@@ -108,6 +108,19 @@ class SearchOptimizer(ABC):
         #: validation batches outside ``step`` (ENAS's controller); set by the runner.
         self.valid_stream: Any = None
 
+    #: Runner epochs beyond the configured ones this optimizer asks for (DARTS-ADA's re-trained epochs).
+    extra_epochs: int = 0
+
+    @classmethod
+    def data_overrides(cls, values: dict[str, Any], search_valid_size: int) -> dict[str, Any]:
+        """Config values that follow from the data (e.g. BaLeNAS's N); the runner applies them."""
+        return {}
+
+    @property
+    def search_epoch(self) -> int:
+        """The search epoch the current runner epoch trains (differs after a DARTS-ADA roll-back)."""
+        return self.epoch
+
     # -- protocol -------------------------------------------------------
     @abstractmethod
     def step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:
