@@ -161,7 +161,8 @@ class SearchRun:
             sums: dict[str, torch.Tensor] = {}
             for _ in range(live.steps):
                 with step_precision(self.device, c.precision):
-                    out = opt.step(train_s.next(), valid_s.next())
+                    # an optimizer whose steps see no validation batch (ENAS) gets none drawn for it
+                    out = opt.step(train_s.next(), valid_s.next() if opt.uses_step_valid else None)
                 for k, v in out.items():
                     sums[k] = sums[k] + v.detach() if k in sums else v.detach().clone()
             row = self.end_epoch(live, epoch, sums, time.perf_counter() - t0)

@@ -108,6 +108,8 @@ class SearchOptimizer(ABC):
         #: validation batches outside ``step`` (ENAS's controller); set by the runner.
         self.valid_stream: Any = None
 
+    #: Whether ``step`` uses its validation batch (ENAS's weight steps do not: the runner draws none).
+    uses_step_valid: bool = True
     #: Runner epochs beyond the configured ones this optimizer asks for (DARTS-ADA's re-trained epochs).
     extra_epochs: int = 0
 

@@ -77,6 +77,7 @@ class Enas(SearchOptimizer):
     name = "enas"
     config_cls = EnasConfig
     description = "ENAS, LSTM controller trained by REINFORCE after each epoch (Pham et al. 2018)"
+    uses_step_valid = False  # train_shared_cnn reads the training split only
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
@@ -99,14 +100,15 @@ class Enas(SearchOptimizer):
              for g in self.space.param_groups}
         return w, choices
 
-    def step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:
+    def step(self, train: Batch, valid: Batch | None = None) -> dict[str, torch.Tensor]:
         with torch.no_grad():
             choices, _, _ = self.controller.sample(self.generator)
         w, act = self._arch(choices)
         logits = self.forward(train[0], w, act)
         loss = F.cross_entropy(logits, train[1])
         self.weights.step(loss)
-        self._last_valid = valid
+        if valid is not None:
+            self._last_valid = valid
         return self.metrics("train", logits, train[1], loss)
 
     def _controller_batch(self) -> Batch:
