@@ -265,7 +265,8 @@ def correlate(trained: Trained, cfg: CorrelateConfig, gt: Any, splits: Any = Non
     ref = evaluate_weights(net, all_on_weights(space, device), [kl], bn)[0] if kl else None
     rows = []
     for i, arch in enumerate(archs):
-        logits, kl_logits = evaluate_weights(net, trained.weight_map.weights(space, arch, device), [evals, kl], bn)
+        with trained.weight_map.bound(net, space, arch):
+            logits, kl_logits = evaluate_weights(net, trained.weight_map.weights(space, arch, device), [evals, kl], bn)
         rows.append({"arch": space.to_str(arch),
                      "oneshot_acc": 100.0 * float((logits.argmax(-1) == labels).float().mean()),
                      "oneshot_loss": float(F.cross_entropy(logits, labels)),

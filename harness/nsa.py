@@ -13,9 +13,22 @@
   of every single architecture and of the whole-pool ensemble;
 - agreement of per-architecture test accuracy with the benchmark (when given).
 
-Every architecture is evaluated with BN statistics recomputed for it
-(``harness.oneshot_eval``). ``pool_size_study`` trains one supernet per S and
-draws the seen/unseen histograms side by side.
+Protocol (thudzj/NSA ``main_s.py``): ``n_seen`` = 100 pool members (all of them
+when the pool is smaller: the official draws 100 with replacement, an estimate
+of the same pool mean) and ``n_unseen`` = 100 architectures outside it, on
+the whole test split (10,000 CIFAR images). Unseen architectures of an ``er``
+pool are the official ones: random-wired graphs of seeds drawn from
+50500..50999 (``validate_unseen``); other pools sample the space.
+
+BN at evaluation (``bn``): ``running``, the official evaluation (eval mode with
+the running statistics accumulated in training; a supernet without running
+statistics normalises with the test batch's), or ``recalibrate``, statistics
+recomputed per architecture on ``bn_batches`` training batches
+(``harness.oneshot_eval``), which removes the BN train/test inconsistency the
+disparity is blamed on. ``bn_compare`` also evaluates under the other one and
+reports the seen/unseen gap and the disparity under both.
+``pool_size_study`` trains one supernet per S and draws the seen/unseen
+histograms side by side.
 """
 
 from __future__ import annotations
@@ -38,26 +51,37 @@ from search_spaces.errors import ConfigError, UserError
 from search_spaces.io import atomic_write_json, atomic_write_text
 
 
+BN_MODES = ("running", "recalibrate")
+#: Seeds of the official unseen random-wired architectures (``validate_unseen``).
+UNSEEN_ER_SEEDS = range(50500, 51000)
+
+
 @dataclass(frozen=True)
 class NSAAnalysisConfig:
     """Settings of ``analyze_pool``.
 
     Attributes:
-        n_unseen: Architectures outside the pool evaluated for comparison.
-        unseen_seed: Seed of that sample.
-        test_examples: First test examples used (None: all).
+        n_seen: Pool members evaluated (official 100; the whole pool when smaller).
+        n_unseen: Architectures outside the pool evaluated (official 100).
+        unseen_seed: Seed of the seen subset and the unseen sample.
+        test_examples: First test examples used (None: all, the official 10,000).
         train_examples: First ``search_train`` examples of the disparity.
-        bn_batches: Training batches for the per-architecture BN statistics (0: none).
-        batch_size: Evaluation batch size.
+        bn: ``running`` (official eval mode) or ``recalibrate`` (per-architecture statistics).
+        bn_batches: Training batches of ``recalibrate``.
+        bn_compare: Also evaluate under the other BN mode and report both gaps.
+        batch_size: Evaluation batch size (official 128).
         ensemble_seed: Seed of the order in which pool members join the ensemble.
-        ece_bins: Equal-width confidence bins of the calibration error.
+        ece_bins: Equal-width confidence bins of the calibration error (official ``_ECELoss``: 15).
     """
 
-    n_unseen: int = 50
+    n_seen: int = 100
+    n_unseen: int = 100
     unseen_seed: int = 0
-    test_examples: int | None = 1000
+    test_examples: int | None = None
     train_examples: int = 1000
+    bn: str = "running"
     bn_batches: int = 4
+    bn_compare: bool = True
     batch_size: int = 128
     ensemble_seed: int = 0
     ece_bins: int = 15
@@ -66,8 +90,13 @@ class NSAAnalysisConfig:
         for f in ("n_unseen", "unseen_seed", "train_examples", "bn_batches", "ensemble_seed"):
             if getattr(self, f) < 0:
                 raise ConfigError(f"NSAAnalysisConfig.{f} must be >= 0, got {getattr(self, f)}")
-        if self.batch_size < 1 or self.ece_bins < 1 or (self.test_examples is not None and self.test_examples < 1):
-            raise ConfigError("NSAAnalysisConfig: batch_size, ece_bins, test_examples must be >= 1")
+        if self.n_seen < 1 or self.batch_size < 1 or self.ece_bins < 1 or (
+                self.test_examples is not None and self.test_examples < 1):
+            raise ConfigError("NSAAnalysisConfig: n_seen, batch_size, ece_bins, test_examples must be >= 1")
+        if self.bn not in BN_MODES:
+            raise ConfigError(f"NSAAnalysisConfig.bn must be one of {BN_MODES}, got {self.bn!r}")
+        if self.bn_batches < 1 and (self.bn == "recalibrate" or self.bn_compare):
+            raise ConfigError("NSAAnalysisConfig: recalibration needs bn_batches >= 1")
 
 
 def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> float:
@@ -97,9 +126,14 @@ def _acc(scores: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def sample_unseen(trained: Trained, n: int, seed: int) -> list[Architecture]:
-    """Up to ``n`` distinct architectures outside the pool, drawn with ``seed``."""
+    """Up to ``n`` distinct architectures outside the pool, drawn with ``seed`` (official ER seeds for ``er`` pools)."""
     pool, rng, out = set(trained.pool or ()), np.random.default_rng(seed), {}
     space = trained.space
+    values = trained.run.optimizer_values() if trained.run.optimizer == "nsa" else {}
+    if values.get("pool") == "er":
+        seeds = rng.permutation(np.asarray(UNSEEN_ER_SEEDS))
+        archs = (space.er_architecture(int(s), values["arch_p"]) for s in seeds)
+        return [a for a in archs if a not in pool][:n]
     if space.size is not None and space.size - len(pool) <= n:
         return [a for a in space.enumerate() if a not in pool]
     for _ in range(1000 * max(n, 1)):
@@ -109,6 +143,13 @@ def sample_unseen(trained: Trained, n: int, seed: int) -> list[Architecture]:
         if a not in pool:
             out[a] = None
     return list(out)
+
+
+def seen_subset(pool: Sequence[Architecture], n: int, seed: int) -> list[Architecture]:
+    """The pool when it has at most ``n`` members, else ``n`` of them drawn without replacement with ``seed``."""
+    if len(pool) <= n:
+        return list(pool)
+    return [pool[int(i)] for i in np.random.default_rng(seed).choice(len(pool), size=n, replace=False)]
 
 
 def analyze_pool(trained: Trained, cfg: NSAAnalysisConfig, splits: Any = None, gt: Any = None,
@@ -129,20 +170,32 @@ def analyze_pool(trained: Trained, cfg: NSAAnalysisConfig, splits: Any = None, g
     bn = fixed_batches(splits.search_train, bs, cfg.bn_batches * bs, m, s) if cfg.bn_batches else []
     y_test = torch.cat([y for _, y in test])
     y_train = torch.cat([y for _, y in train]) if train else None
+    modes = [cfg.bn] + ([o for o in BN_MODES if o != cfg.bn] if cfg.bn_compare else [])
     rows, pool_logits = [], []
-    for seen, archs in ((True, trained.pool), (False, sample_unseen(trained, cfg.n_unseen, cfg.unseen_seed))):
+    for seen, archs in ((True, seen_subset(trained.pool, cfg.n_seen, cfg.unseen_seed)),
+                        (False, sample_unseen(trained, cfg.n_unseen, cfg.unseen_seed))):
         for a in archs:
-            lt, lr = evaluate_weights(net, trained.weight_map.weights(space, a, device), [test, train], bn)
-            tr = _acc(lr, y_train) if y_train is not None else math.nan
-            row = {"arch": space.to_str(a), "seen": seen, "train_acc": tr, "test_acc": _acc(lt, y_test),
-                   "disparity": tr - _acc(lt, y_test),
-                   "ece": expected_calibration_error(torch.softmax(lt.double(), -1), y_test, cfg.ece_bins)}
+            row: dict[str, Any] = {"arch": space.to_str(a), "seen": seen}
+            for k, mode in enumerate(modes):
+                with trained.weight_map.bound(net, space, a):
+                    lt, lr = evaluate_weights(net, trained.weight_map.weights(space, a, device), [test, train],
+                                              bn if mode == "recalibrate" else [])
+                tag = "" if k == 0 else f"_{mode}"
+                tr, te = (_acc(lr, y_train) if y_train is not None else math.nan), _acc(lt, y_test)
+                row.update({f"train_acc{tag}": tr, f"test_acc{tag}": te, f"disparity{tag}": tr - te,
+                            f"ece{tag}": expected_calibration_error(torch.softmax(lt.double(), -1), y_test,
+                                                                    cfg.ece_bins)})
+                if seen and k == 0:
+                    pool_logits.append(lt)
             rows.append({**row, **(gt.evaluate(a) if gt is not None else {})})
-            if seen:
-                pool_logits.append(lt)
     ens = ensemble_curve(torch.stack(pool_logits), y_test, cfg.ensemble_seed, cfg.ece_bins)
-    summary = {"run_id": run.run_id(), "pool_size": len(trained.pool), "mode": run.optimizer_config.get("mode"),
-               "config": json.loads(json.dumps(asdict(cfg))), **_summarise(rows, ens, gt)}
+    tracked = any(getattr(b, "track_running_stats", False) for b in net.modules()
+                  if isinstance(b, torch.nn.modules.batchnorm._BatchNorm))
+    summary = {"run_id": run.run_id(), "pool_size": len(trained.pool), "mode": run.optimizer_values().get("mode"),
+               "bn_eval": cfg.bn if cfg.bn == "recalibrate" or tracked else "running (supernet keeps no running "
+                          "statistics: eval mode normalises with each test batch)",
+               "config": json.loads(json.dumps(asdict(cfg))), **_summarise(rows, ens, gt),
+               "bn_compare": {mode: _gaps(rows, "" if k == 0 else f"_{mode}") for k, mode in enumerate(modes)}}
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -152,6 +205,17 @@ def analyze_pool(trained: Trained, cfg: NSAAnalysisConfig, splits: Any = None, g
         _plot_hists(out / "hist.png", {len(trained.pool): rows})
         _plot_ensembles(out / "ensemble.png", {len(trained.pool): ens})
     return {"rows": rows, "ensemble": ens, "summary": summary}
+
+
+def _gaps(rows: list[dict[str, Any]], tag: str) -> dict[str, float]:
+    """Seen/unseen test accuracy, their gap and the train/test disparity, under one BN mode (column ``tag``)."""
+    def mean(key: str, seen: bool) -> float:
+        v = [r[key + tag] for r in rows if r["seen"] is seen and math.isfinite(r[key + tag])]
+        return float(np.mean(v)) if v else math.nan
+
+    out = {f"{k}_{t}": mean(k, f) for k in ("test_acc", "disparity") for t, f in (("seen", True), ("unseen", False))}
+    out["seen_minus_unseen"] = out["test_acc_seen"] - out["test_acc_unseen"]
+    return out
 
 
 def ensemble_curve(logits: torch.Tensor, labels: torch.Tensor, seed: int, bins: int = 15) -> list[dict[str, float]]:
@@ -204,6 +268,7 @@ def pool_size_study(base: RunConfig, sizes: Sequence[int], mode: str, cfg: NSAAn
         res = analyze_pool(trained, cfg, splits, gt, out / f"S={size}")
         flat = {k: v for k, v in res["summary"].items() if not isinstance(v, dict)}
         flat.update({f"{k}.{m}": v for k, d in res["summary"].items() if k.startswith("corr_") for m, v in d.items()})
+        flat.update({f"bn_{mode}.{k}": v for mode, d in res["summary"]["bn_compare"].items() for k, v in d.items()})
         rows.append(flat)
         hists[int(size)], curves[int(size)] = res["rows"], res["ensemble"]
         if progress:

@@ -33,10 +33,13 @@ class WeightMap:
     Attributes:
         overrides: Architecture string -> weights (per group ``[rows, options]``).
         row_scale: Group -> ``[rows]`` multiplier of the one-hot rows of other architectures.
+        conditional_bn: Per-architecture BN affines (NSA-id): ``{"pool": [arch strings],
+            "gamma": [[S, C] per BN], "beta": [...]}``; applied by ``bound``.
     """
 
     overrides: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     row_scale: dict[str, torch.Tensor] = field(default_factory=dict)
+    conditional_bn: dict[str, Any] | None = None
 
     def weights(self, space: SearchSpace, arch: Architecture, device: torch.device | str) -> dict[str, torch.Tensor]:
         """Per group ``[rows, options]`` on ``device``: the override of ``arch``, else its scaled one-hot."""
@@ -46,10 +49,43 @@ class WeightMap:
                  for g, v in space.one_hot(arch).items()}
         return {g: v.detach().to(device) for g, v in w.items()}
 
+    @contextmanager
+    def bound(self, supernet: nn.Module, space: SearchSpace, arch: Architecture, live: Any = None) -> Iterator[None]:
+        """Evaluate ``arch`` with its conditional BN affine (pool mean outside the pool) for the duration.
+
+        ``live`` is an attached ``ArchConditionalBN`` (during training); otherwise one is
+        built from ``conditional_bn`` and hooked into ``supernet`` until exit.
+        """
+        if self.conditional_bn is None and live is None:
+            yield
+            return
+        from harness.optimizers.parts.arch_conditional import ArchConditionalBN
+
+        cond, pool = live, None
+        if cond is None:
+            c = self.conditional_bn
+            pool = c["pool"]
+            cond = ArchConditionalBN([g.shape[1] for g in c["gamma"]], len(pool), next(supernet.parameters()).device)
+            with torch.no_grad():
+                for p, v in zip([*cond.gamma, *cond.beta], [*c["gamma"], *c["beta"]]):
+                    p.copy_(v)
+            cond.attach(supernet)
+        else:
+            pool = self.conditional_bn["pool"] if self.conditional_bn else None
+        name = space.to_str(arch)
+        idx = pool.index(name) if pool is not None and name in pool else None
+        try:
+            with cond.using(idx):
+                yield
+        finally:
+            if live is None:
+                cond.detach()
+
     def state(self) -> dict[str, Any]:
         """Plain CPU tensors, for ``supernet.pt``."""
         return {"overrides": {a: {g: v.detach().cpu() for g, v in w.items()} for a, w in self.overrides.items()},
-                "row_scale": {g: v.detach().cpu() for g, v in self.row_scale.items()}}
+                "row_scale": {g: v.detach().cpu() for g, v in self.row_scale.items()},
+                "conditional_bn": self.conditional_bn}
 
     @classmethod
     def from_state(cls, state: dict[str, Any] | None) -> WeightMap:
@@ -182,15 +218,13 @@ def train_supernet(run: RunConfig, progress: Callable[[str], None] | None = None
     """
     from harness.data import load_dataset, search_streams
     from harness.optimizers import create_optimizer
-    from harness.runner import resolve_device
+    from harness.runner import resolve_device, supernet_config
     from search_spaces.errors import ConfigError
 
     device = resolve_device(run.device)
     space = get_space(run.space)
     splits = load_dataset(run.dataset, run.data_dir, device, subset=run.subset)
-    net_cfg = space.default_config().with_overrides(
-        channels=run.channels, depth=run.depth, track_running_stats=run.track_running_stats,
-        num_classes=splits.num_classes, in_channels=splits.in_channels, input_size=splits.input_size)
+    net_cfg = supernet_config(run, space, splits)
     torch.manual_seed(run.seed)
     supernet = space.build_supernet(net_cfg).to(device)
     train_s, valid_s = search_streams(splits, run.batch_size, run.seed, device)

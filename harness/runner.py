@@ -35,7 +35,7 @@ from harness.ground_truth import GroundTruth
 from harness.lock import RunLock
 from harness.optimizers import create_optimizer, get_optimizer_class, make_config, supernet_overrides
 from harness.optimizers.parts.candidates import SelectionBatches
-from search_spaces import get_space
+from search_spaces import SupernetConfig, get_space
 from search_spaces.errors import ConfigError, UserError
 from search_spaces.io import atomic_write_json, atomic_write_text
 
@@ -94,6 +94,17 @@ def resolve_device(name: str) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r} requested but CUDA is not available")
     return dev
+
+
+def supernet_config(run: RunConfig, space: Any, splits: Any) -> SupernetConfig:
+    """The run's supernet config: the space's protocol size, the data's shape, what the optimizer
+    needs (``supernet_overrides``), then the run's explicit fields (which win)."""
+    opt = supernet_overrides(run.optimizer, run.optimizer_values())
+    explicit = {k: v for k, v in (("channels", run.channels), ("depth", run.depth),
+                                  ("track_running_stats", run.track_running_stats)) if v is not None}
+    return space.default_config().with_overrides(
+        num_classes=splits.num_classes, in_channels=splits.in_channels, input_size=splits.input_size,
+        **{**opt, **explicit})
 
 
 class SearchRun:
@@ -178,10 +189,7 @@ class SearchRun:
     def prepare(self, splits) -> LiveRun:
         """Build supernet, streams and optimizer; restore the checkpoint or write ``config.json``."""
         c = self.config
-        net_cfg = self.space.default_config().with_overrides(
-            channels=c.channels, depth=c.depth, track_running_stats=c.track_running_stats,
-            num_classes=splits.num_classes, in_channels=splits.in_channels, input_size=splits.input_size,
-            **supernet_overrides(c.optimizer, c.optimizer_values()))
+        net_cfg = supernet_config(c, self.space, splits)
         torch.manual_seed(c.seed)
         supernet = self.space.build_supernet(net_cfg).to(self.device)
         if c.channels_last:

@@ -48,7 +48,8 @@ def _load_builtin() -> None:
 
 
 #: Modules whose import registers the built-in spaces.
-_BUILTIN: list[str] = ["search_spaces.nb201", "search_spaces.s5", "search_spaces.darts", "search_spaces.nb1shot1"]
+_BUILTIN: list[str] = ["search_spaces.nb201", "search_spaces.s5", "search_spaces.darts", "search_spaces.nb1shot1",
+                       "search_spaces.randwire"]
 
 __all__ = [
     "SPACES", "Architecture", "ArchitectureError", "ParamGroup", "SearchSpace",

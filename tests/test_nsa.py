@@ -15,7 +15,8 @@ from harness.correlate import load_trained, save_supernet
 from harness.nsa import NSAAnalysisConfig, analyze_pool, ensemble_curve, ensemble_probs, expected_calibration_error
 from harness.oneshot_eval import train_supernet
 from harness.optimizers import create_optimizer
-from harness.optimizers.nsa import sample_pool
+from harness.optimizers.nsa import MODES, sample_pool
+from harness.optimizers.parts.arch_conditional import batch_norms
 from harness.runner import SearchRun
 from search_spaces import SupernetConfig, get_space
 from search_spaces.errors import ConfigError
@@ -48,9 +49,9 @@ def test_per_example_architectures_equal_looping_examples(space_name):
     torch.testing.assert_close(batched, looped, rtol=1e-5, atol=1e-5)
 
 
-def test_nsa_id_pool_weights_equal_looping_with_gains():
+def test_gains_ablation_pool_weights_equal_looping():
     space, net = _eval_supernet("nb201")
-    opt = create_optimizer("nsa", space, net, {"mode": "nsa-id", "pool_size": 5}, epochs=1, steps_per_epoch=1, seed=0)
+    opt = create_optimizer("nsa", space, net, {"mode": "nsa-id-gains", "pool_size": 5}, epochs=1, steps_per_epoch=1, seed=0)
     with torch.no_grad():
         opt.gains.gain["cell"].uniform_(0.5, 1.5, generator=torch.Generator().manual_seed(0))
     net.eval()
@@ -77,7 +78,7 @@ def test_pool_is_fixed_distinct_and_sampled_from():
         create_optimizer("nsa", space, net, {"mode": "nsa-x"}, epochs=1, steps_per_epoch=1, seed=0)
 
 
-@pytest.mark.parametrize("mode", ["naive", "nsa-i", "nsa-id"])
+@pytest.mark.parametrize("mode", MODES)
 def test_modes_train_and_only_nsa_id_learns_gains(mode):
     space = get_space("nb201")
     torch.manual_seed(0)
@@ -92,7 +93,10 @@ def test_modes_train_and_only_nsa_id_learns_gains(mode):
         assert all(torch.isfinite(v) for v in out.values())
     assert set(calls) == ({2} if mode == "naive" else {3})  # naive: one architecture per batch
     moved = not torch.allclose(opt.gains.gain["cell"], torch.ones(3, 6))
-    assert moved == (mode == "nsa-id")
+    assert moved == mode.startswith("nsa-id")
+    if mode == "nsa-id":  # conditional BN affines train; the supernet's own affines stay frozen at (1, 0)
+        assert not torch.allclose(opt.cond_bn.gamma[0], torch.ones_like(opt.cond_bn.gamma[0]))
+        assert all(not m.weight.requires_grad for m in batch_norms(net) if m.affine)
     assert opt.select([(torch.randn(8, 1, 8, 8), torch.randint(0, 3, (8,)))]) in opt.pool
 
 

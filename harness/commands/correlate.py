@@ -139,29 +139,43 @@ def correlate_cmd(source, archs, arch_seed, bn_batches, eval_batch_size, eval_sp
 
 @cli.command("nsa")
 @click.argument("source", required=False)
-@click.option("--n-unseen", default=50, show_default=True, type=int, help="Architectures outside the pool evaluated.")
+@click.option("--n-seen", default=100, show_default=True, type=int, help="Pool members evaluated (official 100).")
+@click.option("--n-unseen", default=100, show_default=True, type=int,
+              help="Architectures outside the pool evaluated (official 100).")
 @click.option("--unseen-seed", default=0, show_default=True, type=int)
-@click.option("--test-examples", default=1000, show_default=True, type=int, help="0: the whole test split.")
+@click.option("--test-examples", default=0, show_default=True, type=int,
+              help="0: the whole test split (official: 10,000 CIFAR images).")
 @click.option("--train-examples", default=1000, show_default=True, type=int)
-@click.option("--bn-batches", default=4, show_default=True, type=int)
+@click.option("--bn", "bn_mode", default="running", show_default=True, type=click.Choice(["running", "recalibrate"]),
+              help="running: official eval mode; recalibrate: per-architecture BN statistics.")
+@click.option("--bn-batches", default=4, show_default=True, type=int, help="Training batches of --bn recalibrate.")
+@click.option("--bn-compare/--no-bn-compare", default=True, show_default=True,
+              help="Also report the seen/unseen gap under the other BN mode.")
 @click.option("--eval-batch-size", default=128, show_default=True, type=int)
 @click.option("--ensemble-seed", default=0, show_default=True, type=int)
 @click.option("--study", is_flag=True, help="Train optimizer 'nsa' once per --pool-sizes value and analyse each.")
 @click.option("--pool-sizes", default="5,20,100", show_default=True, help="Study plan: pool sizes S.")
-@click.option("--mode", default="nsa-i", show_default=True, type=click.Choice(["naive", "nsa-i", "nsa-id"]))
+@click.option("--mode", default="nsa-i", show_default=True,
+              type=click.Choice(["naive", "nsa-i", "nsa-id", "nsa-id-aggr", "nsa-id-gains"]))
+@click.option("--pool", "pool_kind", default=None, type=click.Choice(["er", "space"]),
+              help="Study pool: er (official random-wired graphs, space randwire) or space (uniform sample); "
+                   "default: the preset's.")
 @_study_options
 @_gt_options
-def nsa_cmd(source, n_unseen, unseen_seed, test_examples, train_examples, bn_batches, eval_batch_size,
-            ensemble_seed, study, pool_sizes, mode, **kw) -> None:
+def nsa_cmd(source, n_seen, n_unseen, unseen_seed, test_examples, train_examples, bn_mode, bn_batches, bn_compare,
+            eval_batch_size, ensemble_seed, study, pool_sizes, mode, pool_kind, **kw) -> None:
     """Generalisation of a pool-trained supernet: disparity, seen vs unseen, ensembles, calibration."""
     from harness.correlate import ground_truth_for
     from harness.nsa import NSAAnalysisConfig, analyze_pool, pool_size_study
 
-    cfg = NSAAnalysisConfig(n_unseen=n_unseen, unseen_seed=unseen_seed, test_examples=test_examples or None,
-                            train_examples=train_examples, bn_batches=bn_batches, batch_size=eval_batch_size,
+    cfg = NSAAnalysisConfig(n_seen=n_seen, n_unseen=n_unseen, unseen_seed=unseen_seed,
+                            test_examples=test_examples or None, train_examples=train_examples, bn=bn_mode,
+                            bn_batches=bn_batches, bn_compare=bn_compare, batch_size=eval_batch_size,
                             ensemble_seed=ensemble_seed)
     if study:
         base = _base_run(kw, "nsa", kw["data_dir"], kw["device"])
+        if pool_kind:
+            base = replace(base, optimizer_config={**base.optimizer_config, "pool": pool_kind})
         out = Path(kw["out"] or "results/nsa_study")
         sizes = [int(v) for v in _floats(pool_sizes, "--pool-sizes")]
         for r in pool_size_study(base, sizes, mode, cfg, out, progress=_progress_printer()):

@@ -1,16 +1,30 @@
-"""Supernet training on a fixed pool of architectures (NSA), for generalisation studies.
+"""Supernet training on a fixed pool of architectures (NSA: Deng et al., NeurIPS 2020; thudzj/NSA).
 
-``pool_size`` architectures are sampled once (distinct, with the optimizer's
-seed) and every training step draws uniformly from that pool only:
+``pool_size`` architectures are drawn once and every training step draws
+uniformly from that pool only. The pool (``pool``):
 
-- ``naive``: the whole batch shares one pool architecture;
-- ``nsa-i``: every example draws its own architecture, i.i.d.; the batch runs
-  in one supernet call with per-example weights ``[B, rows, options]``;
-- ``nsa-id``: ``nsa-i`` plus architecture-dependent weights: pool architecture
-  ``i`` owns a learnable gain per row (edge), so an example's weights are
-  ``gain[i, row] * one_hot``. It acts as a per-architecture affine scale of
-  each edge's output (a BN affine indexed by pool id) and is trained with the
-  shared weights (no weight decay, which would pull gains to zero).
+- ``er``: the official one, random-wired graphs of seeds ``pool_seed_start ..
+  pool_seed_start + S - 1`` (``WRN.__init__``: ``--arch_seed_start 1``,
+  ``--arch_p 0.7``); needs a space with ``er_architecture`` (``randwire``);
+- ``space``: ``S`` distinct architectures sampled uniformly from any space (ours).
+
+Modes (``mode``), each an official script of the repository's README unless marked:
+
+- ``naive``: one pool architecture per batch ("Vanilla NSA": ``--batch_arch --use_bn``);
+- ``nsa-i``: an i.i.d. architecture per example, one supernet call with
+  per-example weights ``[B, rows, options]`` ("NSA-i": ``--use_bn``);
+- ``nsa-id``: ``nsa-i`` plus architecture-dependent weights ("NSA-id":
+  ``--learn_aggr`` without ``--use_bn``): every BN's affine is per pool
+  architecture (``parts.arch_conditional``), and each wiring entry is gated by
+  ``sigmoid(gate[a, row])`` (``Stage``: ``adj * sigmoid(mean_weight)``, gates
+  initialised to 1); both trained by the weights' SGD with its weight decay
+  (``group_weight_decay`` with no skip list decays every parameter);
+- ``nsa-id-aggr``: the gates only ("NSA-id (only aggr)": ``--learn_aggr --use_bn``);
+- ``nsa-id-gains``: ours, an ablation kept from earlier versions: a free gain per
+  (architecture, row) multiplying its one-hot weights, no weight decay.
+
+``lr_milestones`` switches the weights' schedule to the official step decay
+(``adjust_learning_rate``: ``w_lr`` times ``lr_gamma`` per milestone reached).
 
 Selection (each epoch and at the end): the pool architecture with the best
 one-shot accuracy on the fixed validation batches (``n_candidates`` > 0 scores
@@ -31,11 +45,13 @@ from torch import nn
 from harness.oneshot_eval import WeightMap, call_supernet
 from harness.optimizers import register_optimizer
 from harness.optimizers.base import Batch, OptimizerConfig, SearchOptimizer
+from harness.optimizers.parts.arch_conditional import ArchConditionalBN, batch_norms, freeze_bn_affine
 from harness.optimizers.parts.weights import WeightTrainer
 from search_spaces import Architecture, SearchSpace
 from search_spaces.errors import ConfigError
 
-MODES = ("naive", "nsa-i", "nsa-id")
+MODES = ("naive", "nsa-i", "nsa-id", "nsa-id-aggr", "nsa-id-gains")
+POOLS = ("space", "er")
 
 
 @dataclass(frozen=True)
@@ -43,14 +59,24 @@ class NSAConfig(OptimizerConfig):
     """Pool training settings.
 
     Attributes:
-        pool_size: S, the architectures sampled once and trained (whole space if S >= its size).
-        mode: ``naive``, ``nsa-i`` or ``nsa-id`` (see the module docstring).
+        pool_size: S, the architectures drawn once and trained (whole space if S >= its size).
+        mode: One of ``MODES`` (see the module docstring).
+        pool: ``er`` (official random-wired pool) or ``space`` (uniform sample of the space).
+        pool_seed_start: First seed of the ``er`` pool (official ``--arch_seed_start``).
+        arch_p: ER threshold: an entry is on when ``rand > arch_p`` (official ``--arch_p``).
         n_candidates: Pool architectures scored at selection (0: the whole pool).
+        lr_milestones: Epochs at which the weights' rate is multiplied by ``lr_gamma`` (empty: cosine).
+        lr_gamma: That factor (official ``--gammas``).
     """
 
     pool_size: int = 20
     mode: str = "nsa-i"
+    pool: str = "space"
+    pool_seed_start: int = 1
+    arch_p: float = 0.7
     n_candidates: int = 0
+    lr_milestones: tuple[int, ...] = ()
+    lr_gamma: float = 0.2
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -58,8 +84,17 @@ class NSAConfig(OptimizerConfig):
             raise ConfigError(f"NSAConfig.pool_size must be >= 1, got {self.pool_size}")
         if self.mode not in MODES:
             raise ConfigError(f"NSAConfig.mode must be one of {MODES}, got {self.mode!r}")
-        if self.n_candidates < 0:
-            raise ConfigError(f"NSAConfig.n_candidates must be >= 0, got {self.n_candidates}")
+        if self.pool not in POOLS:
+            raise ConfigError(f"NSAConfig.pool must be one of {POOLS}, got {self.pool!r}")
+        if not 0.0 <= self.arch_p < 1.0:
+            raise ConfigError(f"NSAConfig.arch_p must be in [0, 1), got {self.arch_p}")
+        if list(self.lr_milestones) != sorted(self.lr_milestones) or any(m < 1 for m in self.lr_milestones):
+            raise ConfigError(f"NSAConfig.lr_milestones must be increasing epochs >= 1, got {self.lr_milestones}")
+
+
+def step_lr(base: float, milestones: tuple[int, ...], gamma: float, epoch: int) -> float:
+    """Official ``adjust_learning_rate``: ``base * gamma ** #{m in milestones: epoch >= m}``."""
+    return base * gamma ** sum(epoch >= m for m in milestones)
 
 
 def sample_pool(space: SearchSpace, size: int, rng: np.random.Generator) -> list[Architecture]:
@@ -74,8 +109,17 @@ def sample_pool(space: SearchSpace, size: int, rng: np.random.Generator) -> list
     return list(seen)
 
 
-class PoolGains(nn.Module):
-    """Per-pool-architecture row gains ``gain[group]``: ``[S, rows]``, initialised to 1."""
+def er_pool(space: SearchSpace, size: int, seed_start: int, arch_p: float) -> list[Architecture]:
+    """The official pool: the random-wired architectures of seeds ``seed_start .. seed_start + size - 1``."""
+    make = getattr(space, "er_architecture", None)
+    if make is None:
+        raise ConfigError(f"pool 'er' (random-wired graphs) needs a space with wiring graphs such as 'randwire'; "
+                          f"space {space.name!r} samples its cells: use pool 'space'")
+    return [make(seed, arch_p) for seed in range(seed_start, seed_start + size)]
+
+
+class PoolGates(nn.Module):
+    """Per-pool-architecture row factors ``gate[group]``: ``[S, rows]``, initialised to 1."""
 
     def __init__(self, space: SearchSpace, size: int, device: torch.device) -> None:
         super().__init__()
@@ -89,47 +133,80 @@ class NSA(SearchOptimizer):
     config_cls = NSAConfig
     description = "Fixed-pool supernet training: naive / NSA-i / NSA-id (per-example architectures)"
 
-    def __init__(self, *args: Any, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self.pool = sample_pool(self.space, self.config.pool_size, self.rng)
+    @classmethod
+    def supernet_overrides(cls, config: NSAConfig) -> dict:
+        # main_s.py forces args.track_running_stats = True: evaluation uses the running statistics
+        return {"track_running_stats": True}
+
+    def __init__(self, space: SearchSpace, supernet: nn.Module, config: NSAConfig, **kw: Any) -> None:
+        if config.mode == "nsa-id":
+            freeze_bn_affine(supernet)  # before the weight trainer collects the trainable parameters
+        super().__init__(space, supernet, config, **kw)
+        c = self.config
+        self.pool = (er_pool(space, c.pool_size, c.pool_seed_start, c.arch_p) if c.pool == "er"
+                     else sample_pool(space, c.pool_size, self.rng))
         # one-hot of every pool architecture, per group [S, rows, options]: per-example weights are a gather
-        self.pool_onehot = {g: torch.stack([self.space.one_hot(a)[g] for a in self.pool]).to(self.device)
-                            for g in (p.name for p in self.space.param_groups)}
-        self.gains = PoolGains(self.space, len(self.pool), self.device)
-        self.gain_trainer = WeightTrainer(self.gains, replace(self.config, w_weight_decay=0.0),
-                                          total_steps=self.epochs * self.steps_per_epoch)
+        self.pool_onehot = self._onehots()
+        self.gains = PoolGates(space, len(self.pool), self.device)
+        self.cond_bn = (ArchConditionalBN([m.num_features for m in batch_norms(supernet)], len(self.pool), self.device)
+                        if c.mode == "nsa-id" else None)
+        if self.cond_bn is not None:
+            self.cond_bn.attach(supernet)
+        extra = nn.ModuleList([self.gains] + ([self.cond_bn] if self.cond_bn is not None else []))
+        # official NSA-id: one SGD with weight decay on everything; our gains ablation: no decay
+        gcfg = c if c.mode in ("nsa-id", "nsa-id-aggr") else replace(c, w_weight_decay=0.0)
+        self.gain_trainer = WeightTrainer(extra, gcfg, total_steps=self.epochs * self.steps_per_epoch)
         self.picked: Architecture = self.pool[0]
+
+    def _onehots(self) -> dict[str, torch.Tensor]:
+        return {g.name: torch.stack([self.space.one_hot(a)[g.name] for a in self.pool]).to(self.device, self.dtype)
+                for g in self.space.param_groups}
 
     @property
     def dependent(self) -> bool:
-        """Whether weights depend on the architecture beyond its one-hot (``nsa-id``)."""
-        return self.config.mode == "nsa-id"
+        """Whether weights depend on the architecture beyond its one-hot (the ``nsa-id*`` modes)."""
+        return self.config.mode.startswith("nsa-id")
+
+    def row_factors(self, ids: torch.Tensor | int) -> dict[str, torch.Tensor]:
+        """Per group, the factor of each row for pool members ``ids``: sigmoid gates or raw gains."""
+        g = {k: v[ids] for k, v in self.gains.gain.items()}
+        return g if self.config.mode == "nsa-id-gains" else {k: torch.sigmoid(v) for k, v in g.items()}
 
     def on_epoch_start(self, epoch: int) -> None:
         super().on_epoch_start(epoch)
-        self.weights.set_epoch(epoch, self.epochs)
-        self.gain_trainer.set_epoch(epoch, self.epochs)
+        c = self.config
+        for t in (self.weights, self.gain_trainer):
+            if c.lr_milestones:
+                lr = step_lr(c.w_lr, c.lr_milestones, c.lr_gamma, epoch)
+                for group in t.opt.param_groups:
+                    group["lr"] = lr
+            else:
+                t.set_epoch(epoch, self.epochs)
 
     def pool_weights(self, ids: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-example weights ``[B, rows, options]`` of pool architectures ``ids`` ``[B]``."""
         w = {g: oh[ids] for g, oh in self.pool_onehot.items()}
         if self.dependent:
-            w = {g: v * self.gains.gain[g][ids].unsqueeze(-1) for g, v in w.items()}
+            f = self.row_factors(ids)
+            w = {g: v * f[g].unsqueeze(-1) for g, v in w.items()}
         return w
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         if self.config.mode == "naive":
-            a = self.pool[int(self.rng.integers(len(self.pool)))]
-            return call_supernet(self.supernet, x, {g: v.to(self.device) for g, v in self.space.one_hot(a).items()})
+            a = int(self.rng.integers(len(self.pool)))
+            return call_supernet(self.supernet, x, {g: v[a] for g, v in self.pool_onehot.items()})
         ids = torch.randint(len(self.pool), (len(x),), generator=self.generator, device=self.device)
-        return self.supernet(x, self.pool_weights(ids))
+        if self.cond_bn is None:
+            return self.supernet(x, self.pool_weights(ids))
+        with self.cond_bn.using(ids):
+            return self.supernet(x, self.pool_weights(ids))
 
     def step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:
         logits = self._logits(train[0])
         loss = F.cross_entropy(logits, train[1])
         if self.dependent:
-            gains = list(self.gains.parameters())
-            grads = torch.autograd.grad(loss, self.weights.params + gains, allow_unused=True)
+            extra = self.gain_trainer.params
+            grads = torch.autograd.grad(loss, self.weights.params + extra, allow_unused=True)
             self.weights.apply_grads(grads[:len(self.weights.params)])
             self.gain_trainer.apply_grads(grads[len(self.weights.params):])
         else:
@@ -141,13 +218,19 @@ class NSA(SearchOptimizer):
 
     # -- evaluation and selection ---------------------------------------
     def eval_weight_map(self) -> WeightMap:
-        """Weights to evaluate an architecture with: pool gains for pool members, their mean for others."""
+        """How to evaluate an architecture: pool members with their own gates (and BN affine),
+        others with the pool mean of both (ours: the official code evaluates no such case)."""
         if not self.dependent:
             return WeightMap()
-        g = {k: v.detach().cpu() for k, v in self.gains.gain.items()}
-        over = {self.space.to_str(a): {k: oh * g[k][i][:, None] for k, oh in self.space.one_hot(a).items()}
+        f = {k: v.detach().cpu() for k, v in self.row_factors(slice(None)).items()}
+        over = {self.space.to_str(a): {k: oh * f[k][i][:, None] for k, oh in self.space.one_hot(a).items()}
                 for i, a in enumerate(self.pool)}
-        return WeightMap(over, {k: v.mean(0) for k, v in g.items()})
+        cond = None
+        if self.cond_bn is not None:
+            cond = {"pool": [self.space.to_str(a) for a in self.pool],
+                    "gamma": [g.detach().cpu() for g in self.cond_bn.gamma],
+                    "beta": [b.detach().cpu() for b in self.cond_bn.beta]}
+        return WeightMap(over, {k: v.mean(0) for k, v in f.items()}, cond)
 
     def select(self, eval_batches: list[Batch]) -> Architecture:
         n = self.config.n_candidates
@@ -160,7 +243,9 @@ class NSA(SearchOptimizer):
         with torch.no_grad():
             for a in cands:
                 w = wm.weights(self.space, a, self.device)
-                scores.append(sum((call_supernet(self.supernet, x, w).argmax(-1) == y).sum() for x, y in eval_batches))
+                with wm.bound(self.supernet, self.space, a, self.cond_bn):
+                    scores.append(sum((call_supernet(self.supernet, x, w).argmax(-1) == y).sum()
+                                      for x, y in eval_batches))
         self.supernet.train(was)
         self.picked = cands[int(torch.argmax(torch.stack([torch.as_tensor(s) for s in scores])))]
         return self.picked
@@ -173,12 +258,14 @@ class NSA(SearchOptimizer):
 
     def extra_state(self) -> dict[str, Any]:
         return {"pool": [list(a.choices) for a in self.pool], "picked": list(self.picked.choices),
-                "gains": self.gains.state_dict(), "gain_trainer": self.gain_trainer.state_dict()}
+                "gains": self.gains.state_dict(), "gain_trainer": self.gain_trainer.state_dict(),
+                "cond_bn": None if self.cond_bn is None else self.cond_bn.state_dict()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.pool = [Architecture(self.space.name, tuple(c)) for c in state["pool"]]
-        self.pool_onehot = {g: torch.stack([self.space.one_hot(a)[g] for a in self.pool]).to(self.device)
-                            for g in self.pool_onehot}
+        self.pool_onehot = self._onehots()
         self.picked = Architecture(self.space.name, tuple(state["picked"]))
         self.gains.load_state_dict(state["gains"])
+        if self.cond_bn is not None:
+            self.cond_bn.load_state_dict(state["cond_bn"])
         self.gain_trainer.load_state_dict(state["gain_trainer"])

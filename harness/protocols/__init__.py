@@ -120,9 +120,9 @@ def _load_builtin() -> None:
     if _loaded:
         return
     _loaded = True
-    from harness.protocols import embedded, nb1shot1, nb201, robustdarts
+    from harness.protocols import embedded, nb1shot1, nb201, nsa, robustdarts
 
-    for mod in (nb201, robustdarts, nb1shot1, embedded):
+    for mod in (nb201, robustdarts, nb1shot1, embedded, nsa):
         _add(mod.FAMILY)
 
 

@@ -74,9 +74,14 @@ _ONESHOT = {
 }
 
 _NSA = {
-    "pool_size": "ours: 20 architectures (the NSA slides vary it)",
-    "mode": "NSA (thudzj/NSA): i.i.d. per-example architectures",
+    "pool_size": "ours: 20 architectures (the NSA slides vary it; the nsa family presets the README's 5)",
+    "mode": "thudzj/NSA README.md: NSA-i, i.i.d. per-example architectures (--use_bn)",
+    "pool": "ours: a uniform sample of the space (the official random-wired pool needs the randwire space)",
+    "pool_seed_start": "thudzj/NSA main_s.py --arch_seed_start 1",
+    "arch_p": "thudzj/NSA main_s.py --arch_p 0.7",
     "n_candidates": "ours: 0 = score the whole pool",
+    "lr_milestones": "ours: the family's cosine schedule (the nsa family presets the official step schedule)",
+    "lr_gamma": "thudzj/NSA main_s.py --gammas 0.2 0.2 0.2",
 }
 
 EXTRA: dict[str, dict[str, str]] = {
