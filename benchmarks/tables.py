@@ -3,7 +3,7 @@
 - ``table``: any folder written by ``harness tabulate`` or an importer
   (pass it as ``--benchmark-file``); the space comes from its metadata.
 - ``s5-digits``: the S5-on-digits table shipped in ``benchmarks/data/s5_digits``
-  (81 architectures x 3 seeds, made by ``harness tabulate``; see the README).
+  (81 architectures x 3 seeds, made by ``harness tabulate``; see docs/benchmarks.md).
 """
 
 from __future__ import annotations

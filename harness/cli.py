@@ -7,50 +7,12 @@ option) prints one line ``error: ...`` and exits with status 2.
 from __future__ import annotations
 
 import errno
-import json
 import sys
-from pathlib import Path
 
 import click
 
+from harness.commands.base import _expand_variadic, _progress_printer, cli  # noqa: F401 (importable here)
 from search_spaces.errors import UserError
-
-#: Options that take several values: ``--seeds 0 1 2`` is rewritten to
-#: ``--seeds 0 --seeds 1 --seeds 2`` before click parses it.
-VARIADIC = ("--seeds", "--optimizer", "--optimizers")
-
-
-def _expand_variadic(argv: list[str]) -> list[str]:
-    out, i = [], 0
-    while i < len(argv):
-        a = argv[i]
-        out.append(a)
-        if a in VARIADIC:
-            j = i + 1
-            vals = []
-            while j < len(argv) and not argv[j].startswith("-"):
-                vals.append(argv[j])
-                j += 1
-            if vals:
-                out.append(vals[0])
-                for v in vals[1:]:
-                    out.extend([a, v])
-            i = j
-            continue
-        i += 1
-    return out
-
-
-def _progress_printer():
-    if sys.stderr.isatty():
-        return lambda line: click.echo(line, err=True)
-    return None
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def cli() -> None:
-    """Evaluation harness for weight-sharing NAS, with tabular ground truth."""
-
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: runs the CLI and turns user errors into exit status 2."""
@@ -75,10 +37,11 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as e:
         # results written so far stay valid (atomic writes): say what happened, exit like a user error
         why = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
-               errno.EROFS: "read-only file system"}.get(e.errno)
+               errno.EROFS: "read-only file system", errno.ENOTDIR: "a path component is a file, not a directory",
+               errno.EISDIR: "a directory stands where a file is expected"}.get(e.errno)
         if why is None:
             raise
-        click.echo(f"error: {why} while writing {e.filename or ''}", err=True)
+        click.echo(f"error: {why}: {e.filename or ''}", err=True)
         sys.exit(2)
 
 

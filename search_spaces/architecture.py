@@ -28,7 +28,7 @@ class Architecture:
 
     def to_str(self) -> str:
         """The official string form, as the space writes it."""
-        from search_spaces import get_space
+        from search_spaces.catalog import get_space
 
         return get_space(self.space).to_str(self)
 
@@ -38,6 +38,6 @@ class Architecture:
     @property
     def index(self) -> int:
         """Position in the space's canonical enumeration (enumerable spaces only)."""
-        from search_spaces import get_space
+        from search_spaces.catalog import get_space
 
         return get_space(self.space).index(self)

@@ -4,7 +4,7 @@ The search cells' BN (no running statistics, so batch statistics always) runs on
 output. PyTorch's CPU forward for NCHW tensors reduces channel by channel over the batch and
 spatial dims, slowly at the supernets' small shapes (``harness bench``'s ``kernels`` row, forward
 + backward of NB-201's first-stage three-edge BN, batch 32 x 24 x 32 x 32 on this project's
-CPU, the six quick runs in the README: native 1.54-2.10 ms, this 1.01-1.50 ms). Here the statistics
+CPU, the six quick runs in docs/performance.md: native 1.54-2.10 ms, this 1.01-1.50 ms). Here the statistics
 come from contiguous row reductions (per sample and channel, then over the batch) in two passes
 as PyTorch's (mean, then the centred sum of squares), and the normalisation scales the centred
 copy in place. The backward is PyTorch's own ``native_batch_norm_backward`` (which autograd
@@ -14,7 +14,7 @@ differentiates again, so Hessian-vector products work).
 ``MIN_CHANNEL_ELEMENTS`` elements (there its extra op calls cost more than the native
 reduction loses; NB-201's last stage at the quick bench's batch of 32), off the CPU, for
 channels-last or low-precision input, under autocast, and whenever a ``TorchFunctionMode``
-or tensor subclass overrides torch functions (``harness.double_backward`` replaces
+or tensor subclass overrides torch functions (``harness.metrics.double_backward`` replaces
 ``F.batch_norm`` that way while it builds a curvature graph).
 """
 

@@ -5,7 +5,7 @@ differentiated again) runs one small convolution per channel group, so for a
 depthwise conv (groups = channels) a Hessian-vector product through a DARTS
 ``sep_conv`` costs one kernel call per channel: on S3 at protocol size it
 made the curvature product about 1.7 times as expensive (12 against 7 CPU
-seconds, ``python -m harness.curvature --space s3``). Here the input
+seconds, ``python -m harness.metrics.curvature --space s3``). Here the input
 gradient is written as a transposed convolution, which autograd differentiates
 with one ordinary (grouped) convolution; the values are identical.
 

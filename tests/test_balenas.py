@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness import proxies
+from harness.metrics import proxies
 from harness.optimizers import create_optimizer, make_config
 from harness.optimizers.parts import darts_grad
 from harness.optimizers.parts.vadam import VAdam, vadam_sigma, vadam_update
@@ -227,10 +227,10 @@ def test_runner_sets_n_to_the_search_valid_size_and_records_q(tmp_path):
 
     import pandas as pd
 
-    from harness.config import RunConfig
-    from harness.plots import plot_posterior
-    from harness.aggregate import load_runs
-    from harness.runner import SearchRun
+    from harness.run.config import RunConfig
+    from harness.reporting.plots import plot_posterior
+    from harness.reporting.aggregate import load_runs
+    from harness.run.runner import SearchRun
 
     cfg = RunConfig(optimizer="balenas-1st", benchmark="none", epochs=2, subset=64, batch_size=16, channels=4,
                     optimizer_config={"mc_samples": 1})

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from benchmarks import load_benchmark
-from harness.baselines import RandomBaselineConfig, run_random_baseline
+from harness.run.baselines import RandomBaselineConfig, run_random_baseline
 
 
 def test_random_baseline_picks_best_valid(shared_data, tmp_path):

@@ -99,7 +99,7 @@ class _Recorder(TorchFunctionMode):
 
 
 def test_steps_aside_for_torch_function_modes():
-    """harness.double_backward replaces F.batch_norm through a TorchFunctionMode while a curvature
+    """harness.metrics.double_backward replaces F.batch_norm through a TorchFunctionMode while a curvature
     graph is built; under any such mode the call must reach F.batch_norm."""
     x = torch.randn(4, 3, 5, 5)
     with _Recorder() as rec:

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import torch
 
-from harness.batched_run import NEXT, BatchedSearch, _recover_commit
-from harness.checkpoint import load_checkpoint
-from harness.config import RunConfig
-from harness.runner import SearchRun
+from harness.run.batched_run import NEXT, BatchedSearch, _recover_commit
+from harness.run.checkpoint import load_checkpoint
+from harness.run.config import RunConfig
+from harness.run.runner import SearchRun
 from search_spaces.errors import ConfigError
 
 SEEDS = (0, 1)
@@ -99,7 +99,7 @@ def test_interrupted_group_commit_is_completed_or_undone(tmp_path):
     runs = [SearchRun(_cfg(s, batch_seeds=True, epochs=1), tmp_path) for s in SEEDS]
     for r in runs:
         r.dir.mkdir(parents=True)
-    from harness.checkpoint import save_checkpoint
+    from harness.run.checkpoint import save_checkpoint
 
     # first phase incomplete (only run 0 wrote its next checkpoint): dropped
     save_checkpoint(runs[0].dir / NEXT, {"epoch": 3})

@@ -1,4 +1,4 @@
-"""K seeds trained batched (``harness.batched_seeds``) equal K separate ``darts`` runs."""
+"""K seeds trained batched (``harness.run.batched_seeds``) equal K separate ``darts`` runs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from harness.batched_seeds import BatchedDarts
+from harness.run.batched_seeds import BatchedDarts
 from harness.optimizers import create_optimizer, make_config
 from search_spaces import get_space
 from search_spaces.errors import ConfigError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.bench import cases, run_bench, select_cases
+from harness.bench.suite import cases, run_bench, select_cases
 
 
 def test_select_cases_keeps_order_and_rejects_unknown_names() -> None:
@@ -26,7 +26,7 @@ def test_only_runs_the_named_case_and_the_rows_measured_on_it(tmp_path) -> None:
 
 def test_options_row_times_every_option_against_fp32() -> None:
     """Exercises the GPU row's code path on the CPU (compile through the cheap ``aot_eager`` backend)."""
-    from harness.bench import BenchCase, options_for, time_options
+    from harness.bench.suite import BenchCase, options_for, time_options
 
     assert options_for(torch.device("cpu")) == ("channels_last", "bf16")
     assert options_for(torch.device("cuda")) == ("channels_last", "bf16", "compile")
@@ -43,7 +43,7 @@ def test_options_row_times_every_option_against_fp32() -> None:
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_bench_reports_peak_memory_and_the_compile_option(tmp_path) -> None:
-    """The GPU run the README asks for, at the quick size: every row it needs is there."""
+    """The GPU run docs/performance.md asks for, at the quick size: every row it needs is there."""
     rows = run_bench("cuda", quick=True, steps=2, warmup=1, out=tmp_path / "b.json", batched_k=2,
                      only=("nb201/darts",))
     by_case = {r["case"]: r for r in rows}
@@ -54,8 +54,8 @@ def test_cuda_bench_reports_peak_memory_and_the_compile_option(tmp_path) -> None
 
 
 def test_kernels_row_times_every_choice() -> None:
-    from harness.bench import BenchCase
-    from harness.bench_micro import time_kernels
+    from harness.bench.suite import BenchCase
+    from harness.bench.micro import time_kernels
 
     r = time_kernels(BenchCase("nb201", "darts", 2, 1, 2), torch.device("cpu"), reps=1)
     assert set(r) == {"pool_native_ms", "pool_box_ms", "conv_padded_ms", "conv_split_ms", "conv1x1_native_ms",

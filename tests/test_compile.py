@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 import torch
 
-import harness.runner as runner
-from harness.config import RunConfig
-from harness.curvature import EigenConfig, dominant_eigenvalue
+import harness.run.runner as runner
+from harness.run.config import RunConfig
+from harness.metrics.curvature import EigenConfig, dominant_eigenvalue
 from harness.optimizers import create_optimizer
-from harness.runner import SearchRun, compile_supernet
+from harness.run.runner import SearchRun, compile_supernet
 from search_spaces import get_space
 from search_spaces.errors import ConfigError
 

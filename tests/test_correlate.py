@@ -14,12 +14,12 @@ from torch import nn
 
 from benchmarks import load_benchmark
 from harness.cli import main
-from harness.config import RunConfig
-from harness.correlate import (CorrelateConfig, correlate, ground_truth_for, kendall_tau, load_trained, pearson_r,
+from harness.run.config import RunConfig
+from harness.analysis.correlate import (CorrelateConfig, correlate, ground_truth_for, kendall_tau, load_trained, pearson_r,
                                rank_correlations, save_supernet, select_architectures, spearman_rho, symmetric_kl,
                                top_k_precision)
-from harness.oneshot_eval import evaluate_weights, recalibrate_bn, tracked_bn, train_supernet
-from harness.runner import SearchRun
+from harness.analysis.oneshot_eval import evaluate_weights, recalibrate_bn, tracked_bn, train_supernet
+from harness.run.runner import SearchRun
 from search_spaces import SupernetConfig, get_space
 from search_spaces.errors import BenchmarkError, ConfigError, UserError
 
@@ -35,7 +35,7 @@ def s5_truth(tmp_path_factory) -> dict:
         bench = load_benchmark("s5-digits")
         return {"benchmark": "s5-digits", "benchmark_file": None, "archs": bench.table.archs}
     except BenchmarkError:
-        from harness.tabulate import TabulateConfig, tabulate
+        from harness.run.tabulate import TabulateConfig, tabulate
 
         out = tmp_path_factory.mktemp("s5table")
         table = tabulate(TabulateConfig(space="s5", dataset="digits", seeds=(0,), epochs=1, eval_epochs=(1,),

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from harness.curvature import EigenConfig, dominant_eigenvalue, dominant_eigenvalue_column
-from harness.eigensolvers import lanczos, power_iteration
+from harness.metrics.curvature import EigenConfig, dominant_eigenvalue, dominant_eigenvalue_column
+from harness.metrics.eigensolvers import lanczos, power_iteration
 from harness.optimizers import create_optimizer
 from search_spaces import get_space
 from search_spaces.errors import ConfigError
@@ -52,8 +52,8 @@ def test_lanczos_matches_eigh_on_a_known_spectrum():
 
 def test_default_lanczos_within_one_percent_on_real_robustdarts_hessians(shared_data):
     """Every Hessian logged by the RobustDARTS S1 searches, from two fixed random starts and warm-started
-    along each search (``python -m harness.lanczos_check`` gives the statistics over more starts)."""
-    from harness.lanczos_check import check, load_runs
+    along each search (``python -m harness.analysis.lanczos_check`` gives the statistics over more starts)."""
+    from harness.analysis.lanczos_check import check, load_runs
 
     runs = load_runs(shared_data / "robustdarts")
     assert sum(map(len, runs)) >= 400
@@ -124,7 +124,7 @@ def test_config_is_validated():
 
 
 def test_cost_benchmark_runs_and_reports_steps():
-    from harness.curvature import benchmark
+    from harness.bench.curvature import benchmark
 
     r = benchmark("s1", "darts", channels=4, depth=3, input_size=8, batch_size=8, steps=1, evaluations=2,
                   steps_between=1, config=EigenConfig(max_iter=4))

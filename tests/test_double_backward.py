@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import harness.double_backward as db
-from harness.curvature import GRAPH_OPS, EigenConfig, dominant_eigenvalue
-from harness.double_backward import (batch_norm_double_backward, batch_norm_primitive, cheap_double_backward,
+import harness.metrics.double_backward as db
+from harness.metrics.curvature import GRAPH_OPS, EigenConfig, dominant_eigenvalue
+from harness.metrics.double_backward import (batch_norm_double_backward, batch_norm_primitive, cheap_double_backward,
                                      relu_double_backward)
 from harness.optimizers import create_optimizer
 from search_spaces import get_space
@@ -132,7 +132,7 @@ def test_curvature_hessian_is_the_same_for_every_graph_form(space):
 
 
 def test_compare_graph_ops_rows_agree_with_pytorch_and_float64():
-    from harness.curvature import compare_graph_ops
+    from harness.bench.curvature import compare_graph_ops
 
     rows = compare_graph_ops("s1", channels=4, depth=3, batch_size=4, repeats=1, products=1)
     assert [r["graph_ops"] for r in rows] == list(reversed(GRAPH_OPS))

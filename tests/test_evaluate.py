@@ -9,7 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from harness.evaluate import EvalProtocol, cutout, evaluate
+from harness.run.evaluate import EvalProtocol, cutout, evaluate
 from search_spaces import get_space
 from search_spaces.errors import ConfigError, UserError
 

@@ -6,7 +6,6 @@ Every kill point is drawn from a seeded generator, so a failure is reproducible.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,10 +18,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.aggregate import load_runs, summary_table
-from harness.checkpoint import load_checkpoint, save_checkpoint
-from harness.config import RunConfig
-from harness.runner import SearchRun
+from harness.reporting.aggregate import load_runs, summary_table
+from harness.run.checkpoint import load_checkpoint, save_checkpoint
+from harness.run.config import RunConfig
+from harness.run.runner import SearchRun
 from search_spaces import Architecture, get_space
 from search_spaces.errors import ArchitectureError, UserError
 
@@ -234,9 +233,9 @@ def test_a_crafted_checkpoint_with_a_valid_checksum_runs_no_code(tmp_path):
     import subprocess
     import sys
 
-    from harness.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-    from harness.config import RunConfig
-    from harness.runner import SearchRun
+    from harness.run.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+    from harness.run.config import RunConfig
+    from harness.run.runner import SearchRun
 
     marker = tmp_path / "pwned"
     bad = tmp_path / "bad.pt"

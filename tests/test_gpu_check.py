@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from harness.gpu_check import NAMES, STAGES, run_check
+from harness.bench.gpu_check import NAMES, STAGES, run_check
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_bad_input_is_one_line_exit_2(args, tmp_path):
 
 
 def test_step_costs_count_flops_of_every_bench_case():
-    from harness.gpu_check import TINY, step_costs
+    from harness.bench.gpu_check import TINY, step_costs
 
     costs = step_costs(TINY)
     assert set(costs) == {"nb201/darts", "nb201/darts-2nd", "nb201/gdas", "s1/darts"}

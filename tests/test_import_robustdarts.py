@@ -9,7 +9,7 @@ import math
 import pytest
 from click.testing import CliRunner
 
-from harness.import_robustdarts import dominant_eigenvalues, find_settings, import_robustdarts
+from harness.run.import_robustdarts import dominant_eigenvalues, find_settings, import_robustdarts
 from search_spaces import get_space
 from search_spaces.errors import UserError
 

@@ -1,7 +1,8 @@
 """The house as drawn: no import circles in search_spaces / benchmarks / harness, imports only downwards.
 
 The import graph is built from the source with ``ast`` (every ``import``, also inside
-functions, since a deferred import is still a dependency). Rules:
+functions, since a deferred import is still a dependency; only ``if TYPE_CHECKING:`` blocks,
+which never run, are left out). Rules:
 
 - packages: ``search_spaces`` <- ``benchmarks`` <- ``harness`` (a package imports only those left of it);
 - inside ``harness``, a sub-package imports only sub-packages of a lower rank (``HARNESS_RANKS``)
@@ -21,10 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("search_spaces", "benchmarks", "harness")
 #: A harness sub-package may import a sub-package of strictly lower rank (or itself).
 HARNESS_RANKS = {
-    "harness.references": 0, "harness.data": 0, "harness.protocols": 0, "harness.metrics": 1,
-    "harness.optimizers": 2, "harness.run": 3, "harness.analysis": 4, "harness.reporting": 4,
-    "harness.bench": 5, "harness.commands": 6, "harness.cli": 7, "harness.__main__": 8,
-    "harness.aggregate": 8, "harness": 8,
+    "harness.references": 0, "harness.data": 0, "harness.metrics": 1, "harness.optimizers": 2,
+    "harness.protocols": 3, "harness.run": 4, "harness.analysis": 5, "harness.reporting": 5,
+    "harness.bench": 6, "harness.commands": 7, "harness.cli": 8, "harness.__main__": 9,
+    "harness.aggregate": 9, "harness": 9,
 }
 
 
@@ -36,6 +37,19 @@ def _modules() -> dict[str, tuple[Path, bool]]:
             is_pkg = parts[-1] == "__init__"
             mods[".".join(parts[:-1] if is_pkg else parts)] = (p, is_pkg)
     return mods
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node except the bodies of ``if TYPE_CHECKING:`` (imports for annotations only, never executed)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                stack.extend(child.orelse)
+                continue
+            stack.append(child)
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -50,7 +64,7 @@ def import_graph() -> dict[str, set[str]]:
     graph = {}
     for m, (path, is_pkg) in mods.items():
         out = set()
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in _runtime_nodes(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 out.update(t for a in node.names if (t := resolve(a.name)))
             elif isinstance(node, ast.ImportFrom):

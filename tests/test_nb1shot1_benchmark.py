@@ -107,9 +107,9 @@ def test_reference_regret_convention(synthetic):
     """nasbench-1shot1 experiment_database.py: mean test error over the repeats minus the space's best
     single-repeat test error (0.054487 for space 1), as a fraction; the table convention stays available."""
     from benchmarks.nb1shot1 import reference_test_regret
-    from harness.config import RunConfig
-    from harness.ground_truth import GroundTruth
-    from harness.plots import regret_label
+    from harness.run.config import RunConfig
+    from harness.run.ground_truth import GroundTruth
+    from harness.reporting.plots import regret_label
 
     space, members, accs, path = synthetic
     b = load_benchmark("nb1shot1-s1", path)

@@ -139,7 +139,7 @@ def test_step_does_not_sync(name, recorder):
 
 
 def test_batched_darts_step_does_not_sync(recorder):
-    from harness.batched_seeds import BatchedDarts
+    from harness.run.batched_seeds import BatchedDarts
 
     space = get_space("nb201")
     cfg = space.default_config().with_overrides(num_classes=3, in_channels=1, input_size=8, channels=4, depth=1)

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from harness.cli import main
-from harness.config import RunConfig
-from harness.nsa import UNSEEN_ER_SEEDS, NSAAnalysisConfig, analyze_pool
-from harness.oneshot_eval import train_supernet
+from harness.run.config import RunConfig
+from harness.analysis.nsa import UNSEEN_ER_SEEDS, NSAAnalysisConfig, analyze_pool
+from harness.analysis.oneshot_eval import train_supernet
 from harness.optimizers import create_optimizer
 from harness.optimizers.parts.arch_conditional import batch_norms
 from search_spaces import get_space

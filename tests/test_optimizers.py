@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import torch
 
-from harness.config import RunConfig
+from harness.run.config import RunConfig
 from harness.optimizers import create_optimizer, list_optimizers, supernet_overrides
 from harness.optimizers.parts.samplers import gumbel_softmax_hard, linear_tau
-from harness.runner import SearchRun
+from harness.run.runner import SearchRun
 from search_spaces import SupernetConfig, get_space, list_spaces
 
 TINY = {"nb201": dict(channels=4, depth=1)}
@@ -107,7 +107,7 @@ def test_step_returns_device_tensors_only():
 def test_state_round_trips_through_the_weights_only_checkpoint_loader(optimizer, tmp_path):
     """Every optimizer's state, after a step, an epoch end and a selection, is made of what
     ``torch.load(weights_only=True)`` accepts, and loads back into a fresh optimizer."""
-    from harness.checkpoint import load_checkpoint, save_checkpoint
+    from harness.run.checkpoint import load_checkpoint, save_checkpoint
     from harness.optimizers.parts.candidates import SelectionBatches
 
     space = get_space("nb201")
@@ -131,3 +131,18 @@ def test_state_round_trips_through_the_weights_only_checkpoint_loader(optimizer,
     fresh = make()
     fresh.load_state_dict(load_checkpoint(tmp_path / "c.pt")["optimizer"])
     assert fresh.current_architecture() == opt.current_architecture()
+
+
+def test_gdas_sample_of_only_none_ops_steps_with_zero_gradient():
+    # S5 under the embedded preset runs only the sampled op: an all-`none` sample leaves alpha out of
+    # the graph; officially the ops still run (x * 0), so the gradient is zero and Adam steps on
+    space = get_space("s5")
+    torch.manual_seed(0)
+    net = space.build_supernet(SupernetConfig(channels=4, depth=3, num_classes=3, in_channels=1, input_size=8))
+    opt = create_optimizer("gdas", space, net, {"unselected_terms": False}, epochs=1, steps_per_epoch=1, seed=0)
+    with torch.no_grad():
+        opt.alpha.tensors()["cell"].copy_(torch.tensor([[50.0, -50.0, -50.0]] * 4))  # `none` always
+    opt.on_epoch_start(0)
+    batch = (torch.randn(4, 1, 8, 8), torch.randint(0, 3, (4,)))
+    out = opt.step(batch, batch)
+    assert torch.isfinite(out["train_loss"])

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from harness.cli import cli
-from harness.config import RunConfig
+from harness.run.config import RunConfig
 from harness.optimizers import get_optimizer_class, list_optimizers
 from harness.protocols import RUN_KEYS, families, resolve_protocol
 from search_spaces.errors import ConfigError
@@ -143,7 +143,7 @@ def test_run_config_resolves_and_records_the_preset():
 
 
 def test_config_json_records_the_protocol(tmp_path):
-    from harness.runner import SearchRun
+    from harness.run.runner import SearchRun
 
     cfg = RunConfig(space="s5", dataset="digits", optimizer="rsws", benchmark="none", epochs=1, subset=64,
                     batch_size=16, optimizer_config={"n_candidates": 2})

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness import proxies
+from harness.metrics import proxies
 from search_spaces import SupernetConfig, get_space
 from search_spaces.errors import ConfigError
 

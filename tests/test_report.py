@@ -39,7 +39,7 @@ def runs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(runs, tmp_path_factory):
-    from harness.report import build_report
+    from harness.reporting.report import build_report
 
     return build_report([runs], tmp_path_factory.mktemp("rep") / "report")  # built once: figures are slow
 
@@ -93,3 +93,26 @@ def test_report_renders_in_headless_chromium(page, tmp_path):
     img = Image.open(shot).convert("L")
     assert img.size == (1200, 2000)
     assert len(np.unique(np.asarray(img.resize((60, 100))))) > 10  # not a blank page: text and figures drew
+
+
+EVIL = "<i><img src=x onerror=alert(1)>"
+
+
+def test_values_from_runs_are_escaped_everywhere(tmp_path):
+    # an optimizer name from a shared run folder's config.json must reach the page as text, never as markup
+    from harness.reporting.report import build_report
+
+    root = tmp_path / "runs"
+    d = make_run(root, "darts", 0, [80.0, 90.0])
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["run"]["optimizer"] = EVIL
+    (d / "config.json").write_text(json.dumps(cfg))
+    page = build_report([root], tmp_path / "report").read_text()
+    assert "<img src=x" not in page and "onerror=alert(1)>" not in page.replace("&gt;", "")
+    assert "&lt;i&gt;&lt;img src=x onerror=alert(1)&gt;" in page
+    assert re.search(r"<b>[\d.]+ ± [\d.]+</b>", page)  # emphasis still comes from the table's structure
+    exe = _chromium()
+    if exe:  # rendered: the DOM holds no element made from the name
+        p = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+                            (tmp_path / "report" / "index.html").as_uri()], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0 and '<img src="x"' not in p.stdout

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 import torch
 
-from harness.config import RunConfig
+from harness.run.config import RunConfig
 from harness.optimizers import create_optimizer
 from harness.optimizers.rdarts import DP_GRID, L2_GRID, grid, run_summary, select
 from harness.optimizers.robust_darts import EarlyStopRule
-from harness.runner import SearchRun
+from harness.run.runner import SearchRun
 from search_spaces import get_space
 from search_spaces.errors import ConfigError
 
@@ -207,7 +207,7 @@ def test_rdarts_plans_run_the_official_grids(kind):
     """docs/plans/r-darts-{l2,dp}.yaml: second-order darts-dp over exactly the RobustDARTS grid, S1-S4."""
     from pathlib import Path
 
-    from harness.sweep import Plan
+    from harness.run.sweep import Plan
 
     plan = Path(__file__).resolve().parents[1] / "docs" / "plans" / f"r-darts-{kind}.yaml"
     runs = Plan.load(plan).expand()

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from harness.config import RunConfig
-from harness.runner import RunExistsError, SearchRun
+from harness.run.config import RunConfig
+from harness.run.runner import RunExistsError, SearchRun
 from search_spaces.errors import ConfigError
 
 
@@ -148,7 +148,7 @@ def test_anytime_architecture_weights_are_recorded_resumed_and_plottable(tmp_pat
     resume and ``plot_arch_weights`` draws it (VIM-NAS's anytime-weight figures)."""
     import torch
 
-    from harness.plots import plot_arch_weights
+    from harness.reporting.plots import plot_arch_weights
 
     class Kill(Exception):
         pass
@@ -172,7 +172,7 @@ def test_anytime_architecture_weights_are_recorded_resumed_and_plottable(tmp_pat
 def test_resume_refuses_a_run_started_under_other_optimizer_values(tmp_path):
     """A run begun before a preset changed (its config.json records other resolved values) is not continued
     under the new values."""
-    from harness.runner import RunExistsError
+    from harness.run.runner import RunExistsError
 
     class Kill(Exception):
         pass

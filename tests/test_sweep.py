@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import RunConfig
-from harness.sweep import Plan, SweepConfig, run_state, run_sweep
+from harness.run.config import RunConfig
+from harness.run.sweep import Plan, SweepConfig, run_state, run_sweep
 from search_spaces.errors import ConfigError, UserError
 
 TINY = {"spaces": ["s5"], "datasets": [{"dataset": "digits", "benchmark": "none"}], "budget": 1,
@@ -85,7 +85,7 @@ def test_local_sweep_parallel_processes(tmp_path):
 
 
 def test_interrupted_run_is_resumed(tmp_path):
-    from harness.runner import SearchRun
+    from harness.run.runner import SearchRun
 
     cfg = Plan.from_dict({**TINY, "optimizers": ["darts"], "budget": 2}).expand()[0]
 
@@ -121,7 +121,7 @@ def test_progress_line_quiet_off_terminal():
 
 def test_ray_backend_import_guard(tmp_path, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "ray", None)  # as if ray were not installed
-    from harness.sweep import ray_available
+    from harness.run.sweep import ray_available
 
     ok, why = ray_available()
     assert not ok and "nas-harness[ray]" in why
@@ -133,7 +133,7 @@ def test_ray_backend_import_guard(tmp_path, monkeypatch):
 _RAY_SCRIPT = """
 import json, os, subprocess, sys
 import ray
-from harness.sweep import Plan, SweepConfig, run_sweep
+from harness.run.sweep import Plan, SweepConfig, run_sweep
 plan = Plan.from_dict(json.loads(sys.argv[1]))
 ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, num_cpus=2, num_gpus=0, log_to_driver=False)
 links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout

@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.aggregate import load_frame, load_runs, save_parquet
-from harness.tables import (TableConfig, cell_stats, compare_against, reference_rows, render_against, render_table,
+from harness.reporting.aggregate import load_frame, load_runs, save_parquet
+from harness.reporting.tables import (TableConfig, cell_stats, compare_against, reference_rows, render_against, render_table,
                             resolve_against)
 
 
@@ -133,7 +133,7 @@ def test_parquet_roundtrip_and_old_api(runs, tmp_path):
 
 
 def test_plots_without_display(runs, tmp_path):
-    from harness.plots import (optimizer_color, plot_eigenvalue, plot_ensemble, plot_histograms, plot_regret,
+    from harness.reporting.plots import (optimizer_color, plot_eigenvalue, plot_ensemble, plot_histograms, plot_regret,
                                plot_scatter)
 
     r = load_runs([runs])

@@ -7,7 +7,7 @@ import pytest
 
 from benchmarks import load_benchmark
 from benchmarks.table import Table
-from harness.tabulate import TabulateConfig, architectures, tabulate
+from harness.run.tabulate import TabulateConfig, architectures, tabulate
 from search_spaces.errors import ConfigError
 
 CFG = TabulateConfig(space="s5", dataset="digits", seeds=(0, 1), epochs=1, eval_epochs=(1,), subset=128,

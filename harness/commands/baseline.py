@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from harness.cli import cli
+from harness.commands.base import cli
 
 
 @cli.group("baseline")
@@ -23,7 +23,7 @@ def baseline_cmd() -> None:
 @click.option("--out", default="results/runs", show_default=True)
 def random_cmd(benchmark, benchmark_file, dataset, n, select_epochs, test_epochs, seeds, out) -> None:
     """Sample N architectures, pick the best by ground-truth validation accuracy."""
-    from harness.baselines import RandomBaselineConfig, run_random_baseline
+    from harness.run.baselines import RandomBaselineConfig, run_random_baseline
 
     for s in seeds or (0, 1, 2):
         cfg = RandomBaselineConfig(benchmark=benchmark, benchmark_file=benchmark_file, dataset=dataset, n=n,

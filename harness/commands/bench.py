@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from harness.cli import cli
+from harness.commands.base import cli
 
 
 @cli.command("bench")
@@ -16,8 +16,8 @@ from harness.cli import cli
               help="Run only this case (repeatable), e.g. nb201/darts; rows measured on it come along.")
 def bench_cmd(device: str, quick: bool, steps: int, json_out: str, only: tuple[str, ...]) -> None:
     """Seconds per search step of the default path and of the eager reference."""
-    from harness.bench import run_bench, select_cases
-    from harness.config import ConfigError
+    from harness.bench.suite import run_bench, select_cases
+    from harness.run.config import ConfigError
 
     try:
         select_cases(quick, only)
@@ -32,7 +32,7 @@ def bench_cmd(device: str, quick: bool, steps: int, json_out: str, only: tuple[s
                    f"{r.get('loop_seconds_per_step', nan):11.4f} {r.get('eager_seconds_per_step', nan):12.4f} "
                    f"{r.get('speedup_vs_eager', nan):8.2f} {r.get('fused_speedup', nan):6.2f} "
                    f"{r.get('arch_only_grads_speedup', nan):9.2f} {r['default_epoch_seconds_estimate']:14.1f}")
-    click.echo("speedup = eager / default; fused = loop / default; arch-only = eager / loop (see harness/bench.py)")
+    click.echo("speedup = eager / default; fused = loop / default; arch-only = eager / loop (see harness/bench/suite.py)")
     for r in rows:
         if r.get("case") == "batched_seeds":
             click.echo(f"{r['space']} {r['optimizer']}: {r['batched_k']} seeds batched "

@@ -1,11 +1,11 @@
 """``harness correlate`` and ``harness nsa``: what a trained supernet's shared weights know.
 
 - ``harness correlate RUN_OR_CHECKPOINT --archs N|all|FILE``: rank agreement of
-  one-shot accuracy with the benchmark (``harness.correlate``).
+  one-shot accuracy with the benchmark (``harness.analysis.correlate``).
 - ``harness correlate --dropout-study --r-max 0,0.1,0.2 ...``: trains the
   ``oneshot`` optimizer once per r_max and correlates each supernet.
 - ``harness nsa RUN_OR_CHECKPOINT``: generalisation measurements of a pool-trained
-  supernet (``harness.nsa``); ``harness nsa --study --pool-sizes 5,20,100`` trains
+  supernet (``harness.analysis.nsa``); ``harness nsa --study --pool-sizes 5,20,100`` trains
   one per pool size.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli import _progress_printer, cli
+from harness.commands.base import _progress_printer, cli
 from search_spaces.errors import ConfigError, UserError
 
 _SPLITS = ("search_train", "search_valid", "train", "valid", "test")
@@ -66,7 +66,7 @@ def _gt_options(f: Callable) -> Callable:
 
 def _base_run(kw: dict, optimizer: str, data_dir: str | None, device: str):
     from harness.commands.run import _parse_set
-    from harness.config import RunConfig
+    from harness.run.config import RunConfig
 
     return RunConfig(space=kw["space"], dataset=kw["dataset"], data_dir=data_dir,
                      benchmark=kw["benchmark"] or ("s5-digits" if kw["space"] == "s5" else "none"),
@@ -78,8 +78,8 @@ def _base_run(kw: dict, optimizer: str, data_dir: str | None, device: str):
 
 
 def _load(source: str | None, device: str, data_dir: str | None):
-    from harness.correlate import load_trained
-    from harness.runner import resolve_device
+    from harness.analysis.correlate import load_trained
+    from harness.run.build import resolve_device
 
     if source is None:
         raise UserError("give a run directory or checkpoint (or the study flag)")
@@ -110,7 +110,7 @@ def _default_out(source: str, name: str) -> Path:
 def correlate_cmd(source, archs, arch_seed, bn_batches, eval_batch_size, eval_split, eval_examples, kl_examples,
                   dropout_study, r_max, **kw) -> None:
     """Rank agreement of one-shot accuracy (shared weights) with the benchmark, for a trained supernet."""
-    from harness.correlate import CorrelateConfig, correlate, dropout_study as study, ground_truth_for
+    from harness.analysis.correlate import CorrelateConfig, correlate, dropout_study as study, ground_truth_for
 
     cfg = CorrelateConfig(archs=archs, arch_seed=arch_seed, bn_batches=bn_batches, batch_size=eval_batch_size,
                           eval_split=eval_split, eval_examples=eval_examples or None, kl_examples=kl_examples,
@@ -165,8 +165,8 @@ def correlate_cmd(source, archs, arch_seed, bn_batches, eval_batch_size, eval_sp
 def nsa_cmd(source, n_seen, n_unseen, unseen_seed, test_examples, train_examples, bn_mode, bn_batches, bn_compare,
             eval_batch_size, ensemble_seed, study, pool_sizes, mode, pool_kind, **kw) -> None:
     """Generalisation of a pool-trained supernet: disparity, seen vs unseen, ensembles, calibration."""
-    from harness.correlate import ground_truth_for
-    from harness.nsa import NSAAnalysisConfig, analyze_pool, pool_size_study
+    from harness.analysis.correlate import ground_truth_for
+    from harness.analysis.nsa import NSAAnalysisConfig, analyze_pool, pool_size_study
 
     cfg = NSAAnalysisConfig(n_seen=n_seen, n_unseen=n_unseen, unseen_seed=unseen_seed,
                             test_examples=test_examples or None, train_examples=train_examples, bn=bn_mode,

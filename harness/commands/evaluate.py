@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from harness.cli import _progress_printer, cli
+from harness.commands.base import _progress_printer, cli
 
 
 @cli.command("evaluate")
@@ -34,7 +34,7 @@ def evaluate_cmd(source, space, out, dataset, data_dir, layers, channels, auxili
 
     Records retrained_test_acc in the run's final.json; a killed evaluation resumes from its last epoch.
     """
-    from harness.evaluate import EvalProtocol, evaluate
+    from harness.run.evaluate import EvalProtocol, evaluate
 
     p = EvalProtocol(dataset=dataset, data_dir=data_dir, layers=layers, channels=channels, auxiliary=auxiliary,
                      auxiliary_weight=auxiliary_weight, cutout=cutout, drop_path_prob=drop_path_prob, epochs=epochs,

@@ -1,10 +1,10 @@
-"""``harness gpu-check``: the prepared GPU check (``harness.gpu_check``), one JSON file per stage."""
+"""``harness gpu-check``: the prepared GPU check (``harness.bench.gpu_check``), one JSON file per stage."""
 
 from __future__ import annotations
 
 import click
 
-from harness.cli import cli
+from harness.commands.base import cli
 from search_spaces.errors import ConfigError
 
 
@@ -20,7 +20,7 @@ from search_spaces.errors import ConfigError
 @click.option("--flops", is_flag=True, help="Only print the FLOPs of one step of each bench case (here, no GPU).")
 def gpu_check_cmd(device: str, out: str, tiny: bool, stages: str, limit_scale: float, flops: bool) -> None:
     """Run the GPU check's stages, each in its own process under its own time limit."""
-    from harness.gpu_check import NAMES, PROTOCOL, TINY, run_check, step_costs
+    from harness.bench.gpu_check import NAMES, PROTOCOL, TINY, run_check, step_costs
 
     if flops:
         for name, r in step_costs(TINY if tiny else PROTOCOL).items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from harness.cli import cli
+from harness.commands.base import cli
 
 
 @cli.group("import")
@@ -17,7 +17,7 @@ def import_group() -> None:
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Folder for the run directories.")
 def robustdarts_cmd(path: str, out: str) -> None:
     """Import RobustDARTS logs (a setting directory {dp}_{wd}-{job} or any folder above it)."""
-    from harness.import_robustdarts import import_robustdarts
+    from harness.run.import_robustdarts import import_robustdarts
 
     runs = import_robustdarts(path, out)
     click.echo(f"imported {len(runs)} runs into {out}")

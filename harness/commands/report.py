@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from harness.cli import cli
+from harness.commands.base import cli
 
 
 @cli.command("report")
@@ -16,7 +16,7 @@ from harness.cli import cli
 @click.option("--max-configs", default=200, show_default=True, type=int, help="Run configs shown in full.")
 def report_cmd(runs, out, title, no_references, log_regret, max_configs) -> None:
     """Write OUT/index.html (images embedded), OUT/figures/*.png|pdf and OUT/runs.parquet for RUNS."""
-    from harness.report import ReportConfig, build_report
+    from harness.reporting.report import ReportConfig, build_report
 
     cfg = ReportConfig(title=title, references=not no_references, log_regret=log_regret, max_configs=max_configs)
     page = build_report(list(runs), out, cfg)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from harness.cli import _progress_printer, cli
-from harness.config import RunConfig
+from harness.commands.base import _progress_printer, cli
+from harness.run.config import RunConfig
 from search_spaces.errors import ConfigError
 
 DEFAULT_OPTIMIZERS = ("darts", "rsws")
@@ -61,7 +61,7 @@ def _parse_set(items: tuple[str, ...]) -> dict:
               type=click.Choice(["off", "default", "reduce-overhead", "max-autotune"]),
               help="torch.compile the supernet (for GPUs; reduce-overhead adds CUDA graphs).")
 @click.option("--batch-seeds", is_flag=True,
-              help="Step the seeds of each optimizer together in one process (first-order DARTS; see README).")
+              help="Step the seeds of each optimizer together in one process (first-order DARTS; see docs/performance.md).")
 @click.option("--set", "overrides", multiple=True,
               help="Override a protocol value KEY=VALUE (JSON value): an optimizer key or select_batch_size / "
                    "select_augment.")
@@ -72,7 +72,7 @@ def run_cmd(space, optimizers, dataset, data_dir, benchmark, benchmark_file, ben
             regret, seeds, epochs, batch_size, preset, channels, depth, track_running_stats, subset, device, eigen_every, precision,
             channels_last, compile_mode, batch_seeds, overrides, out, resume, no_summary) -> None:
     """Run searches (default: DARTS and RS-ws on S5/digits, 3 seeds) and summarise them."""
-    from harness.runner import SearchRun
+    from harness.run.runner import SearchRun
 
     optimizers = optimizers or DEFAULT_OPTIMIZERS
     seeds = seeds or DEFAULT_SEEDS
@@ -97,7 +97,7 @@ def run_cmd(space, optimizers, dataset, data_dir, benchmark, benchmark_file, ben
     groups = [[r for r in runs if r.config.optimizer == name] for name in optimizers] if batch_seeds \
         else [[r] for r in runs]
     if batch_seeds:
-        from harness.batched_run import BatchedSearch, check_batchable
+        from harness.run.batched_run import BatchedSearch, check_batchable
 
         for g in groups:
             check_batchable(g)
@@ -117,8 +117,8 @@ def _fmt(v) -> str:
 
 
 def _summary(run_dirs: list[Path], out: Path) -> None:
-    from harness.aggregate import load_runs, summary_table
-    from harness.plots import plot_regret
+    from harness.reporting.aggregate import load_runs, summary_table
+    from harness.reporting.plots import plot_regret
 
     runs = load_runs(run_dirs)
     click.echo("")

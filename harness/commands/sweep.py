@@ -9,7 +9,7 @@ from typing import TextIO
 
 import click
 
-from harness.cli import cli
+from harness.commands.base import cli
 
 
 class Progress:
@@ -89,7 +89,7 @@ def sweep_cmd(plan, jobs, backend, address, gpus_per_run, cpus_per_run, device, 
     interrupted ones resumed, failures written to <run>/failed.json without stopping the sweep."""
     from dataclasses import replace
 
-    from harness.sweep import Plan, SweepConfig, run_state, run_sweep
+    from harness.run.sweep import Plan, SweepConfig, run_state, run_sweep
 
     configs = Plan.load(plan).expand()
     if device:

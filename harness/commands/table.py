@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli import cli
+from harness.commands.base import cli
 
 
 @cli.command("table")
@@ -27,9 +27,9 @@ from harness.cli import cli
 def table_cmd(runs, fmt, metric, epoch, decimals, references, references_file, against, dataframe, output) -> None:
     """Table of RUNS (run folders or folders holding them): rows = optimizer (and setting),
     columns = dataset x split, cells = mean ± std over seeds."""
-    from harness.aggregate import load_frame, save_parquet
+    from harness.reporting.aggregate import load_frame, save_parquet
     from harness.references import load_references
-    from harness.tables import (TableConfig, cell_stats, compare_against, parse_epoch, reference_rows,
+    from harness.reporting.tables import (TableConfig, cell_stats, compare_against, parse_epoch, reference_rows,
                                 render_against, render_table, resolve_against)
     from search_spaces.errors import UserError
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from harness.cli import cli
+from harness.commands.base import cli
+from search_spaces.errors import ConfigError
 
 
 @cli.command("tabulate")
@@ -21,20 +22,27 @@ from harness.cli import cli
 @click.option("--subset", default=None, type=int, help="Use only this many images per split.")
 @click.option("--sample", default=None, type=int, help="Tabulate N sampled architectures (for large spaces).")
 @click.option("--limit", default=None, help="Only architectures START:STOP of the enumeration (slices, tests).")
-@click.option("--jobs", default=1, show_default=True, type=int, help="Parallel worker processes.")
+@click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1), help="Parallel worker processes.")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Output table folder.")
 def tabulate_cmd(space, dataset, data_dir, seeds, epochs, eval_epochs, batch_size, lr, channels, depth, subset,
                  sample, limit, jobs, device, out) -> None:
     """Train every architecture of SPACE from scratch and write a canonical table (resumable)."""
-    from harness.tabulate import TabulateConfig, tabulate
+    from harness.run.tabulate import TabulateConfig, tabulate
 
     lim = None
     if limit:
-        a, _, b = limit.partition(":")
-        lim = (int(a), int(b))
+        a, sep, b = limit.partition(":")
+        try:
+            lim = (int(a), int(b))
+        except ValueError:
+            raise ConfigError(f"--limit must be START:STOP (two integers), got {limit!r}") from None
+    try:
+        evals = tuple(int(e) for e in eval_epochs.split(",") if e.strip())
+    except ValueError:
+        raise ConfigError(f"--eval-epochs must be comma-separated integers, got {eval_epochs!r}") from None
     cfg = TabulateConfig(space=space, dataset=dataset, data_dir=data_dir, seeds=tuple(seeds or (0, 1, 2)),
-                         epochs=epochs, eval_epochs=tuple(int(e) for e in eval_epochs.split(",") if e),
+                         epochs=epochs, eval_epochs=evals,
                          batch_size=batch_size, lr=lr, channels=channels, depth=depth, subset=subset,
                          sample=sample, limit=lim, device=device)
     table = tabulate(cfg, out, jobs=jobs)

@@ -2,7 +2,7 @@
 
 Datasets are held whole as tensors on the run's device; augmentation is
 batched tensor ops there; every random draw comes from an explicit
-``torch.Generator``. See ``datasets`` for the split table.
+``torch.Generator``. See ``datasets`` for the split table. Imports no other harness room.
 """
 
 from harness.data.augment import AUGMENT, AugmentSpec, augment, augment_and_normalize, augment_spec, normalize

@@ -3,6 +3,7 @@
 ``create_optimizer(name, space, supernet, overrides, epochs=, steps_per_epoch=, seed=)``
 builds one; ``list_optimizers()`` names them. Later modules register more by
 importing ``register_optimizer`` and adding themselves to ``_BUILTIN``.
+May import ``metrics`` and ``data`` (and ``search_spaces``).
 """
 
 from __future__ import annotations

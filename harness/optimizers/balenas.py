@@ -17,7 +17,7 @@ learned by natural-gradient variational inference. Per step:
 
 Final architecture: the argmax of ``mu`` (BaLeNAS), or BaLeNAS-TF: ``tf_samples``
 architectures drawn from ``q``, scored by a training-free proxy
-(``harness.proxies``) on freshly initialised discrete networks, best kept
+(``harness.metrics.proxies``) on freshly initialised discrete networks, best kept
 (after the last epoch by default, ``tf_when``; the runner's earlier epochs
 then report the argmax of ``mu``).
 
@@ -42,20 +42,20 @@ the paper does not state are ours: ``beta`` (Vadam's alpha) 3e-4 and ``gamma``
 split size (set by the runner; 25,000 when used outside it); ``s_0 = 0``;
 ``mu_0 = 1e-3 N(0, 1)`` as DARTS; ``tf_samples = 100`` (paper); proxy SynFlow.
 The trajectory records ``sigma`` and ``mu`` (mean and spread) after every
-epoch; ``harness.plots.plot_posterior`` draws them.
+epoch; ``harness.reporting.plots.plot_posterior`` draws them.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from harness import proxies
+from harness.metrics import proxies
 from harness.optimizers import register_optimizer
 from harness.optimizers.base import Batch, OptimizerConfig, SearchOptimizer
 from harness.optimizers.parts import darts_grad
@@ -87,7 +87,7 @@ class BalenasConfig(OptimizerConfig):
         tf_samples: Architectures drawn from ``q`` for BaLeNAS-TF (paper: 100).
         tf_when: "final" (proxy selection after the last epoch, as the paper; earlier epochs
             report the argmax of ``mu``) or "every" (proxy selection after every epoch).
-        proxy: Training-free proxy of BaLeNAS-TF (one of ``harness.proxies.PROXIES``).
+        proxy: Training-free proxy of BaLeNAS-TF (one of ``harness.metrics.proxies.PROXIES``).
         tf_channels, tf_depth: Size of the scored networks (None: the supernet's).
     """
 
@@ -100,6 +100,7 @@ class BalenasConfig(OptimizerConfig):
     beta2: float = 0.999
     delta: float | None = None
     n_data: float | None = None
+    INFINITE_OK: ClassVar[frozenset[str]] = frozenset({"n_data"})  # N = inf: sigma 0, the deterministic step
     init_s: float = 0.0
     mc_samples: int = 3
     weight_mix: str = "mean"

@@ -9,6 +9,9 @@ architecture the optimizer currently picks. Scalars returned by ``step`` are
 
 from __future__ import annotations
 
+import math
+import types
+import typing
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
@@ -25,6 +28,49 @@ from search_spaces.errors import ConfigError
 GENERATOR_OFFSET = 7919
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def check_value(name: str, hint: Any, value: Any, infinite_ok: bool = False) -> Any:
+    """``value`` converted to the field type ``hint`` (a list becomes a tuple), or ``ConfigError``.
+
+    Numbers must be finite (+-inf where the config lists the field in ``INFINITE_OK``); a bool is not a number; an int is a float; ``X | None`` accepts None;
+    ``tuple[T, ...]`` any length, ``tuple[T, U]`` exactly two.
+    """
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in (a for a in args if a is not type(None)):
+            try:
+                return check_value(name, a, value, infinite_ok)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{name} must not be None")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name} must be a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(check_value(f"{name}[{i}]", args[0], v) for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{name} must have {len(args)} entries, got {len(value)}: {list(value)!r}")
+        return tuple(check_value(f"{name}[{i}]", a, v) for i, (a, v) in enumerate(zip(args, value)))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false, got {value!r}")
+        return value
+    if hint in (int, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (hint is float or isinstance(value, int))
+        if not ok:
+            raise ConfigError(f"{name} must be {'an integer' if hint is int else 'a number'}, got {value!r}")
+        if math.isnan(value) or (math.isinf(value) and not infinite_ok):
+            raise ConfigError(f"{name} must be finite, got {value!r}")
+        return float(value) if hint is float else value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{name} must be a string, got {value!r}")
+        return value
+    return value
 
 
 @dataclass(frozen=True)
@@ -52,6 +98,9 @@ class OptimizerConfig:
     grad_clip: float = 5.0
     w_lr_period: int = 0
 
+    #: Fields where an infinite value has a meaning (e.g. BaLeNAS's N = inf: no posterior noise).
+    INFINITE_OK: ClassVar[frozenset[str]] = frozenset()
+
     def __post_init__(self) -> None:
         for f in fields(self):
             v = getattr(self, f.name)
@@ -65,11 +114,9 @@ class OptimizerConfig:
         unknown = sorted(set(values) - set(known))
         if unknown:
             raise ConfigError(f"{cls.__name__}: unknown keys {unknown} (known: {sorted(known)})")
-        conv = {}
-        for k, v in values.items():
-            default = getattr(cls, k, None)
-            conv[k] = tuple(v) if isinstance(default, tuple) and isinstance(v, list) else v
-        return cls(**conv)
+        hints = typing.get_type_hints(cls)
+        return cls(**{k: check_value(f"{cls.__name__}.{k}", hints[k], v, k in cls.INFINITE_OK)
+                      for k, v in values.items()})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

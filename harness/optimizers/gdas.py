@@ -99,7 +99,11 @@ class Gdas(ArchOptimizer):
         extra = {"unselected_terms": True} if self.unselected_terms else {}
         logits_v = self.forward(valid[0], w, active, **extra)
         loss_v = F.cross_entropy(logits_v, valid[1])
-        grads = torch.autograd.grad(loss_v, list(self.alpha.tensors().values()))
+        alphas = list(self.alpha.tensors().values())
+        # a sample of only `none` ops leaves a group out of the graph; officially its ops still run
+        # (output x * 0), so its gradient is zero, not missing
+        grads = torch.autograd.grad(loss_v, alphas, allow_unused=True)
+        grads = [torch.zeros_like(a) if g is None else g for a, g in zip(alphas, grads)]
         self.arch_update(dict(zip(self.alpha.tensors().keys(), grads)))
         return {**self.metrics("train", logits, train[1], loss), **self.metrics("valid", logits_v, valid[1], loss_v),
                 "tau": torch.tensor(self.tau)}

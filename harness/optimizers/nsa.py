@@ -29,7 +29,7 @@ Modes (``mode``), each an official script of the repository's README unless mark
 Selection (each epoch and at the end): the pool architecture with the best
 one-shot accuracy on the fixed validation batches (``n_candidates`` > 0 scores
 a random subset of that size). ``sample`` draws from the pool. The analysis
-of what such a supernet learns is in ``harness.nsa``.
+of what such a supernet learns is in ``harness.analysis.nsa``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.oneshot_eval import WeightMap, call_supernet
+from harness.optimizers.parts.weight_map import WeightMap, call_supernet
 from harness.optimizers import register_optimizer
 from harness.optimizers.base import Batch, OptimizerConfig, SearchOptimizer
 from harness.optimizers.parts.arch_conditional import ArchConditionalBN, batch_norms, freeze_bn_affine
@@ -131,7 +131,7 @@ class PoolGates(nn.Module):
 class NSA(SearchOptimizer):
     name = "nsa"
     config_cls = NSAConfig
-    description = "Fixed-pool supernet training: naive / NSA-i / NSA-id (per-example architectures)"
+    description = "NSA: fixed-pool training, naive / NSA-i / NSA-id (Deng et al. 2020)"
 
     @classmethod
     def supernet_overrides(cls, config: NSAConfig) -> dict:

@@ -12,7 +12,7 @@
 
 The eigenvalue is computed in ``on_epoch_end`` every ``eigen_every`` search
 epochs (and at the last one) on the last ``eigen_batches`` validation batches
-seen by ``step`` (``harness.curvature``, Lanczos with warm start) and returned
+seen by ``step`` (``harness.metrics.curvature``, Lanczos with warm start) and returned
 as the ``dominant_eigenvalue`` column.
 
 Constants (automl/RobustDARTS ``src/search/args.py``, ``src/utils.py``
@@ -41,7 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from harness.curvature import CurvatureTracker, EigenConfig
+from harness.metrics.curvature import CurvatureTracker, EigenConfig
 from harness.optimizers import register_optimizer
 from harness.optimizers.base import Batch
 from harness.optimizers.darts import Darts, DartsConfig

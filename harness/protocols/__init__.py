@@ -1,6 +1,8 @@
 """Search protocols as data: one preset per (benchmark family, optimizer), every value with its source.
 
-A *family* (``nb201``, ``robustdarts``, ``nb1shot1``, ``embedded``) names the
+May import ``optimizers`` (their config fields) and ``data``.
+
+A *family* (``nb201``, ``robustdarts``, ``nb1shot1``, ``embedded``, ``nsa``) names the
 spaces it covers and, per optimizer, the values its official code uses. A
 preset is resolved in three layers, later ones winning:
 
@@ -20,41 +22,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import Any, NamedTuple
+from typing import Any
 
+from harness.protocols.base import Family, V
 from search_spaces.errors import ConfigError
 
 #: Keys of a preset that configure the run rather than the optimizer.
 RUN_KEYS = ("epochs", "batch_size", "select_batch_size", "select_augment", "cutout_length", "cutout_prob",
             "cutout_ramp")
-
-
-class V(NamedTuple):
-    """A preset value and where it comes from."""
-
-    value: Any
-    source: str
-
-
-@dataclass(frozen=True)
-class Family:
-    """The protocol of one benchmark family.
-
-    Attributes:
-        name: Preset prefix (``nb201`` -> presets ``nb201/<optimizer>``).
-        spaces: Space names this family's presets apply to.
-        description: One line for ``harness protocol --list``.
-        common: Values shared by every optimizer of the family.
-        methods: Per optimizer, values that differ from ``common``.
-        deviations: Per optimizer (``"*"``: all), deliberate differences from the official code.
-    """
-
-    name: str
-    spaces: tuple[str, ...]
-    description: str
-    common: dict[str, V]
-    methods: dict[str, dict[str, V]] = field(default_factory=dict)
-    deviations: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.protocols import V
+from harness.protocols.base import V
 
 
 def weight_training(src: str, *, lr: float, lr_min: float, momentum: float, wd: float, nesterov: bool,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.protocols import Family, V
+from harness.protocols.base import Family, V
 
 _OURS = "ours: embedded S5/digits demo"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 _RD_ARGS = "RobustDARTS src/search/args.py"
 _RD_UTILS = "RobustDARTS src/utils.py EVLocalAvg"
-_EIGEN = "ours: Lanczos settings of harness.curvature (RobustDARTS computes the full spectrum)"
+_EIGEN = "ours: Lanczos settings of harness.metrics.curvature (RobustDARTS computes the full spectrum)"
 
 _ROBUST = {
     "order": "RobustDARTS scripts/DARTS_search.sh --unrolled",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import MISSING, fields
 
-from harness.protocols import V
+from harness.protocols.base import V
 
 _DARTS_TS = "DARTS cnn/train_search.py"
 _UNUSED = "not used by this optimizer (inherited config field; value has no effect)"

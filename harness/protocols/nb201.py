@@ -8,7 +8,7 @@ SNAS variant come from their authors' NB-201 code.
 
 from __future__ import annotations
 
-from harness.protocols import Family, V
+from harness.protocols.base import Family, V
 from harness.protocols._blocks import DRNAS_ARCH_WD, arch_adam, no_cutout, no_scoring, weight_training
 
 _CFG = "AutoDL configs/nas-benchmark/algos"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.protocols import Family, V
+from harness.protocols.base import Family, V
 from harness.protocols._blocks import weight_training
 
 _MAIN = "thudzj/NSA main_s.py"
@@ -24,7 +24,7 @@ FAMILY = Family(
             "cutout_ramp": V(False, f"{_MAIN}: no ramp")},
     methods={"nsa": {
         "mode": V("nsa-i", f"{_README}: NSA-i (per-example architectures, --use_bn)"),
-        "pool": V("er", f"thudzj/NSA models/wrn_r.py WRN.__init__: --arch_type random (Erdos-Renyi wirings)"),
+        "pool": V("er", "thudzj/NSA models/wrn_r.py WRN.__init__: --arch_type random (Erdos-Renyi wirings)"),
         "pool_size": V(5, f"{_README}: --arch_seed_start 1 --arch_seed_end 5"),
         "pool_seed_start": V(1, f"{_README}: --arch_seed_start 1"),
         "arch_p": V(0.7, f"{_README}: --arch_p 0.7"),

@@ -6,7 +6,7 @@ DARTS-space search scripts.
 
 from __future__ import annotations
 
-from harness.protocols import Family, V
+from harness.protocols.base import Family, V
 from harness.protocols._blocks import DRNAS_ARCH_WD, arch_adam, no_cutout, no_scoring, weight_training
 
 _RD = "RobustDARTS src/search/args.py"

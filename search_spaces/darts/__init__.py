@@ -4,10 +4,11 @@ Ops, supernet and discrete network are shared; each space is data
 (``spaces.py``). ``s5`` is registered here only while the older
 ``search_spaces.s5`` package is not among the built-in space modules: both
 define the same encoding and string form, and a name cannot be registered
-twice. Remove ``"search_spaces.s5"`` from ``search_spaces._BUILTIN`` to switch.
+twice. Remove ``"search_spaces.s5"`` from ``search_spaces.catalog._BUILTIN`` to switch.
 """
 
-from search_spaces import _BUILTIN, SPACES, register_space
+from search_spaces import SPACES, register_space
+from search_spaces.catalog import _BUILTIN
 from search_spaces.darts.genotype import Genotype, parse_genotypes
 from search_spaces.darts.network import DartsNetwork, DiscreteCell, EvalNetConfig, network_from_genotype
 from search_spaces.darts.s5 import S5Space

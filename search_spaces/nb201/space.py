@@ -23,12 +23,9 @@ from torch import nn
 
 from search_spaces.architecture import Architecture
 from search_spaces.errors import ArchitectureError
+from search_spaces.nb201.cell import EDGES, NUM_NODES, OPS
 from search_spaces.space import OpPerEdgeSpace, ParamGroup, SupernetConfig
 
-OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-#: (target node, source node) per edge, in official order.
-EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
-NUM_NODES = 4
 _NODE_RE = re.compile(r"^\|(?:[a-z0-9_]+~\d+\|)+$")
 _ORDER = np.load(Path(__file__).with_name("official_order.npy")).astype(np.int64)
 _RANK = np.empty_like(_ORDER)

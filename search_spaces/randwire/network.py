@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import init
 
-from search_spaces.randwire.space import ENTRIES, NUM_NODES, STAGES
+from search_spaces.randwire.wiring import ENTRIES, NUM_NODES, STAGES
 from search_spaces.space import SupernetConfig
 
 _ROWS = torch.tensor([i for i, _ in ENTRIES])

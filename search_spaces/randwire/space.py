@@ -29,12 +29,9 @@ from torch import nn
 
 from search_spaces.architecture import Architecture
 from search_spaces.errors import ArchitectureError
+from search_spaces.randwire.wiring import ENTRIES, NUM_NODES, STAGES
 from search_spaces.space import ParamGroup, SearchSpace, SupernetConfig
 
-NUM_NODES = 8
-STAGES = ("stage1", "stage2", "stage3")
-#: (row, column) of every entry on or below the diagonal, in weight-row order.
-ENTRIES = tuple((i, j) for i in range(NUM_NODES + 1) for j in range(i + 1))
 _ROWS = len(ENTRIES)
 _DIAG = tuple(k for k, (i, j) in enumerate(ENTRIES) if i == j)
 

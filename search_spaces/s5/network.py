@@ -23,7 +23,7 @@ from search_spaces.architecture import Architecture
 from search_spaces.darts.fused import fused_cell
 from search_spaces.darts.ops import FactorizedReduce, ReLUConvBN, make_op
 from search_spaces.darts.spaces import S5_SPEC
-from search_spaces.s5.space import EDGES, OPS
+from search_spaces.s5.cell import EDGES, OPS
 from search_spaces.space import SupernetConfig
 
 _NODE = {"k-2": 0, "k-1": 1, "n0": 2}

@@ -25,11 +25,9 @@ from torch import nn
 
 from search_spaces.architecture import Architecture
 from search_spaces.errors import ArchitectureError
+from search_spaces.s5.cell import EDGES, OPS
 from search_spaces.space import OpPerEdgeSpace, ParamGroup, SupernetConfig
 
-OPS = ("none", "skip_connect", "sep_conv_3x3")
-#: (target node, input name) per edge, in the order of the string form and the weight rows.
-EDGES = (("n0", "k-2"), ("n0", "k-1"), ("n1", "k-1"), ("n1", "n0"))
 _PART = re.compile(r"^\|([a-z0-9_]+)~([a-z0-9-]+)\|([a-z0-9_]+)~([a-z0-9-]+)\|$")
 
 

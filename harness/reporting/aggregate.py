@@ -1,0 +1,175 @@
+"""Loading finished runs into data frames and summarising them over seeds."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class Runs:
+    """All loaded runs: ``finals`` one row per run, ``trajectories`` one row per run-epoch."""
+
+    finals: pd.DataFrame
+    trajectories: pd.DataFrame
+
+
+def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
+    """Run directories (holding ``config.json``) at or below ``paths``."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if (p / "config.json").is_file():
+            out.append(p)
+        elif p.is_dir():
+            out.extend(sorted(c.parent for c in p.rglob("config.json")))
+    return out
+
+
+def load_runs(paths: Iterable[str | Path]) -> Runs:
+    """Load every run under ``paths`` (config flattened into columns)."""
+    finals, trajs = [], []
+    for d in find_run_dirs(paths):
+        cfg = json.loads((d / "config.json").read_text())
+        flat = {f"config.{k}": (json.dumps(v, sort_keys=True) if isinstance(v, dict) else v)
+                for k, v in cfg["run"].items()}
+        base = {"run_id": cfg["run_id"], "run_dir": str(d), "optimizer": cfg["run"]["optimizer"],
+                "seed": cfg["run"]["seed"], **flat}
+        final_p = d / "final.json"
+        final = json.loads(final_p.read_text()) if final_p.is_file() else {"status": "unfinished"}
+        finals.append({**base, **{k: v for k, v in final.items() if not isinstance(v, dict)}})
+        tp = d / "trajectory.csv"
+        if tp.is_file() and tp.stat().st_size:
+            t = pd.read_csv(tp)
+            for k, v in base.items():
+                t[k] = v
+            trajs.append(t)
+    return Runs(pd.DataFrame(finals), pd.concat(trajs, ignore_index=True) if trajs else pd.DataFrame())
+
+
+def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
+    """Mean, sample std (ddof=1; 0 for one value) and count of the finite values."""
+    v = np.array([x for x in values if x is not None and math.isfinite(x)], dtype=float)
+    if len(v) == 0:
+        return math.nan, math.nan, 0
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0, len(v)
+
+
+def summary_table(runs: Runs) -> str:
+    """Plain-text table: final test accuracy and regret, mean +- std over seeds, per optimizer."""
+    f = runs.finals
+    lines = [f"{'optimizer':14s} {'test acc (%)':>16s} {'test regret':>16s} {'seeds':>5s} {'diverged':>8s}"]
+    for opt, g in f.groupby("optimizer", sort=True):
+        ok = g[g["status"] == "finished"]
+        acc = mean_std(ok["gt_test_acc"])
+        reg = mean_std(ok["test_regret"])
+        lines.append(f"{opt:14s} {acc[0]:8.2f} +- {acc[1]:5.2f} {reg[0]:8.2f} +- {reg[1]:5.2f} "
+                     f"{len(ok):5d} {int((g['status'] == 'diverged').sum()):8d}")
+    return "\n".join(lines)
+
+
+# -- long format -------------------------------------------------------------
+#: Config fields that never distinguish a setting: the seed is averaged over, the
+#: device and file locations do not change results, the dataset is a table column.
+_NOT_SETTING = {"seed", "device", "data_dir", "benchmark_file", "dataset", "benchmark_dataset", "optimizer"}
+#: Per-run columns of the long frame, before the flattened config.
+RUN_COLUMNS = ["run_id", "run_dir", "optimizer", "setting", "seed", "benchmark", "dataset", "status",
+               "reason", "last_epoch"]
+
+
+def flatten_config(run: dict, prefix: str = "config.") -> dict:
+    """``{"optimizer_config": {"lr": 1}}`` -> ``{"config.optimizer_config.lr": 1}`` (nested keys joined by dots)."""
+    out = {}
+    for k, v in run.items():
+        if isinstance(v, dict):
+            out.update(flatten_config(v, f"{prefix}{k}."))
+        elif isinstance(v, (list, tuple)):
+            out[f"{prefix}{k}"] = json.dumps(v)
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def load_frame(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """Every run under ``paths`` as one long data frame: one row per (run, epoch, quantity).
+
+    ``quantity`` is a numeric trajectory column (``gt_test_acc``, ``test_regret``,
+    ``train_loss``, ``dominant_eigenvalue``, ...) and ``value`` its value at ``epoch``
+    (0-based, as in ``trajectory.csv``); ``is_final`` marks each run's last epoch.
+    Run columns (``RUN_COLUMNS``) and the run config flattened into ``config.*``
+    columns repeat on every row, so any grouping is a plain ``groupby``. Runs
+    without a trajectory keep one row with a null quantity, so they are counted.
+    """
+    parts = []
+    for d in find_run_dirs(paths):
+        cfg = json.loads((d / "config.json").read_text())
+        run = cfg.get("run", {})
+        final_p = d / "final.json"
+        final = json.loads(final_p.read_text()) if final_p.is_file() else {}
+        status = final.get("status") or ("failed" if (d / "failed.json").is_file() else "unfinished")
+        base = {"run_id": cfg.get("run_id", d.name), "run_dir": str(d), "optimizer": run.get("optimizer"),
+                "seed": run.get("seed"), "benchmark": run.get("benchmark"),
+                "dataset": run.get("benchmark_dataset") or run.get("dataset"), "status": status,
+                "reason": final.get("reason"), **flatten_config(run)}
+        tp = d / "trajectory.csv"
+        t = pd.read_csv(tp) if tp.is_file() and tp.stat().st_size else pd.DataFrame()
+        if len(t):
+            ids = [c for c in ("epoch", "wall_seconds", "arch") if c in t]
+            vals = [c for c in t.columns if c not in ids and pd.api.types.is_numeric_dtype(t[c])]
+            long = t.melt(id_vars=ids, value_vars=vals, var_name="quantity", value_name="value")
+            long["is_final"] = long["epoch"] == t["epoch"].max()
+            base["last_epoch"] = int(t["epoch"].max())
+        else:
+            long = pd.DataFrame({"epoch": [pd.NA], "quantity": [None], "value": [float("nan")], "is_final": [True]})
+            base["last_epoch"] = None
+        for k, v in base.items():
+            long[k] = v
+        parts.append(long)
+    if not parts:
+        return pd.DataFrame(columns=[*RUN_COLUMNS, "epoch", "quantity", "value", "is_final"])
+    df = pd.concat(parts, ignore_index=True)
+    df["setting"] = _settings(df)
+    first = [c for c in [*RUN_COLUMNS, "epoch", "wall_seconds", "arch", "quantity", "value", "is_final"] if c in df]
+    return df[first + sorted(c for c in df.columns if c not in first)]
+
+
+def _settings(df: pd.DataFrame) -> pd.Series:
+    """Per optimizer, the config fields that differ between its runs, as ``k=v, ...`` ("" if none)."""
+    runs = df.drop_duplicates("run_id")
+    label: dict[str, str] = {}
+    for _, g in runs.groupby("optimizer", dropna=False):
+        keys = [c for c in g.columns if c.startswith("config.") and c.split(".", 2)[1] not in _NOT_SETTING
+                and g[c].astype(str).nunique(dropna=False) > 1]
+        for _, r in g.iterrows():
+            label[r["run_id"]] = ", ".join(f"{k.rsplit('.', 1)[-1]}={_short(r[k])}" for k in sorted(keys)
+                                           if not _missing(r[k]))
+    return df["run_id"].map(label).fillna("")
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _short(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def save_parquet(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write the long frame as parquet; object columns mixing types (e.g. 1 and "mean") become strings."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == object:
+            kinds = {type(v) for v in out[c] if not _missing(v) and v is not pd.NA}
+            if kinds and kinds <= {int, float}:
+                out[c] = pd.to_numeric(out[c], errors="coerce")
+            elif len(kinds) > 1 or (kinds and not kinds <= {str, bool, int, float}):
+                out[c] = out[c].map(lambda v: None if _missing(v) or v is pd.NA else str(v))
+    out.to_parquet(path, index=False)
+    return path

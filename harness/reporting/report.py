@@ -1,0 +1,188 @@
+"""One self-contained static HTML page for a set of runs: tables, figures, configs.
+
+Figures are embedded as base64 PNG data URIs and the styles are inline, so the
+page can be mailed or archived as one file. The PNG/PDF files are also kept in
+``<out>/figures`` for papers. Analysis outputs found under the run folders are
+included when present: ``harness correlate`` folders (``archs.csv`` with
+``oneshot_acc``: one-shot vs ground-truth scatter) and NSA pool studies
+(``archs.csv`` with ``seen``: histograms; ``ensemble.csv``: gain curves).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from harness.reporting.aggregate import find_run_dirs, load_frame, load_runs, save_parquet
+from harness.reporting.tables import TableConfig, cell_stats, reference_rows, render_table
+from search_spaces.errors import ConfigError, UserError
+from search_spaces.io import atomic_write_text
+
+_CSS = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:1em 0;font-size:.9em}
+th,td{border:1px solid #ddd;padding:.3em .6em;text-align:right}th{background:#f3f3f3}
+td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){text-align:left}
+tr.reference td{color:#555;background:#fafafa}
+.note{color:#555;font-size:.85em}figure{display:inline-block;margin:.5em;vertical-align:top}
+figure img{max-width:520px;border:1px solid #eee}figcaption{font-size:.85em;color:#555;max-width:520px}
+pre{background:#f6f6f6;padding:.6em;overflow:auto;font-size:.8em}.failed{color:#a00}
+"""
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """What goes into the report.
+
+    Attributes:
+        title: Page title.
+        metrics: Table metrics, one table each (``accuracy``, ``regret``).
+        references: Add published reference rows to the accuracy table.
+        log_regret: Symlog y axis for the regret figures.
+        max_configs: Run configs shown in full (the rest listed by id), to keep the page small.
+    """
+
+    title: str = "NAS harness report"
+    metrics: tuple[str, ...] = ("accuracy", "regret")
+    references: bool = True
+    log_regret: bool = False
+    max_configs: int = 200
+
+    def __post_init__(self) -> None:
+        bad = [m for m in self.metrics if m not in ("accuracy", "regret")]
+        if bad or not self.metrics:
+            raise ConfigError(f"report metrics must be accuracy and/or regret, got {list(self.metrics)}")
+        if self.max_configs < 0:
+            raise ConfigError(f"max_configs must be >= 0, got {self.max_configs}")
+
+
+def _img(path: Path, caption: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def _analysis_outputs(paths: Iterable[str | Path]) -> dict[str, list[Path]]:
+    """Correlation and NSA outputs below ``paths`` (see module docstring)."""
+    found: dict[str, list[Path]] = {"scatter": [], "hist": [], "ensemble": []}
+    for root in map(Path, paths):
+        if not root.is_dir():
+            continue
+        for p in sorted(root.rglob("archs.csv")):
+            cols = set(pd.read_csv(p, nrows=0).columns)
+            if {"oneshot_acc", "gt_test_acc"} <= cols:
+                found["scatter"].append(p)
+            if {"seen", "test_acc"} <= cols:
+                found["hist"].append(p)
+        found["ensemble"] += sorted(p for p in root.rglob("ensemble.csv")
+                                    if {"members", "gain"} <= set(pd.read_csv(p, nrows=0).columns))
+    return found
+
+
+def _figures(paths: list[str | Path], fig_dir: Path, cfg: ReportConfig) -> list[str]:
+    from harness.reporting import plots
+
+    runs = load_runs(paths)
+    out = []
+    t = runs.trajectories
+    if len(t) and "test_regret" in t and t["test_regret"].notna().any():
+        out.append(_img(plots.plot_regret(runs, fig_dir / "regret_vs_epoch.png", log=cfg.log_regret),
+                        "Anytime test regret vs search epoch: mean and standard error over seeds."))
+        if "wall_seconds" in t and t["wall_seconds"].fillna(0).gt(0).any():
+            out.append(_img(plots.plot_regret(runs, fig_dir / "regret_vs_time.png", log=cfg.log_regret,
+                                              x="wall_seconds"),
+                            "Anytime test regret vs search wall-clock time (mean over seeds per epoch)."))
+    if len(t) and "dominant_eigenvalue" in t and t["dominant_eigenvalue"].notna().any():
+        out.append(_img(plots.plot_eigenvalue(runs, fig_dir / "eigenvalue.png"),
+                        "Dominant Hessian eigenvalue (top) and test error of the pick (bottom) vs epoch."))
+    if len(t) and "sigma_mean" in t and t["sigma_mean"].notna().any():
+        out.append(_img(plots.plot_posterior(runs, fig_dir / "posterior.png"),
+                        "BaLeNAS's q: mean sigma (band: spread over logits) and the spread of mu vs epoch."))
+    found = _analysis_outputs(paths)
+    for i, p in enumerate(found["scatter"]):
+        a = pd.read_csv(p)
+        out.append(_img(plots.plot_scatter(a["oneshot_acc"], a["gt_test_acc"], fig_dir / f"scatter_{i}.png",
+                                           title=p.parent.name), f"One-shot vs ground-truth accuracy: {p.parent}"))
+    for i, p in enumerate(found["hist"]):
+        out.append(_img(plots.plot_histograms(pd.read_csv(p), fig_dir / f"hist_{i}.png", title=p.parent.name),
+                        f"Test accuracy of seen vs unseen architectures: {p.parent}"))
+    if found["ensemble"]:
+        curves = {p.parent.name: pd.read_csv(p) for p in found["ensemble"]}
+        out.append(_img(plots.plot_ensemble(curves, fig_dir / "ensemble.png"),
+                        "Ensemble accuracy gain over the mean member vs members averaged."))
+    return out
+
+
+def _failures(paths: Iterable[str | Path]) -> list[dict]:
+    out = []
+    for root in map(Path, paths):
+        cands = [root / "failed.json"] if (root / "failed.json").is_file() else sorted(root.rglob("failed.json")) if root.is_dir() else []
+        for p in cands:
+            if not (p.parent / "final.json").is_file():  # a later success supersedes the failure
+                f = json.loads(p.read_text())
+                out.append({"run_id": f.get("run_id", p.parent.name), "error": f.get("error", "?")})
+    return out
+
+
+def build_report(paths: list[str | Path], out_dir: str | Path, cfg: ReportConfig | None = None) -> Path:
+    """Write ``out_dir/index.html`` (plus ``figures/`` and ``runs.parquet``); returns the page path."""
+    cfg = cfg or ReportConfig()
+    out_dir = Path(out_dir)
+    dirs = find_run_dirs(paths)
+    failures = _failures(paths)
+    if not dirs and not failures:
+        raise UserError(f"no runs (folders with config.json) under {', '.join(map(str, paths))}")
+    frame = load_frame(paths)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_parquet(frame, out_dir / "runs.parquet")
+    runs = frame.drop_duplicates("run_id")
+    status = runs["status"].value_counts().to_dict() if len(runs) else {}
+    parts = [f"<h1>{html.escape(cfg.title)}</h1>",
+             f'<p class="note">Generated {time.strftime("%Y-%m-%d %H:%M:%S")} from '
+             f"{html.escape(', '.join(map(str, paths)))}: {len(runs)} runs ("
+             + html.escape(", ".join(f"{v} {k}" for k, v in sorted(status.items())))
+             + (f", {len(failures)} failed" if failures else "") + ").</p>"]
+    parts.append("<h2>Tables</h2>")
+    refs = None
+    if cfg.references:
+        from harness.references import load_references
+
+        refs = load_references()
+    for metric in cfg.metrics:
+        tc = TableConfig(metric=metric)
+        cells = cell_stats(frame, tc) if len(runs) else pd.DataFrame()
+        if not len(cells):
+            parts.append(f'<p class="note">No {metric} values (runs without ground truth?).</p>')
+            continue
+        rr = reference_rows(cells, refs, metric) if refs is not None else None
+        parts.append(f"<h3>{metric}</h3>" + render_table(cells, rr, tc, "html"))
+    parts.append("<h2>Figures</h2>")
+    figs = _figures(paths, out_dir / "figures", cfg) if len(runs) else []
+    parts.append("".join(figs) or '<p class="note">No trajectories with ground truth to plot.</p>')
+    if failures:
+        parts.append("<h2>Failed runs</h2><ul>" + "".join(
+            f'<li class="failed"><code>{html.escape(f["run_id"])}</code>: {html.escape(str(f["error"]))}</li>'
+            for f in failures) + "</ul>")
+    parts.append("<h2>Run configs</h2>")
+    for i, d in enumerate(dirs):
+        cfg_text = (d / "config.json").read_text()
+        st = runs.loc[runs["run_dir"] == str(d), "status"]
+        label = f"{d.name} ({st.iloc[0] if len(st) else '?'})"
+        if i < cfg.max_configs:
+            parts.append(f"<details><summary><code>{html.escape(label)}</code></summary>"
+                         f"<pre>{html.escape(cfg_text)}</pre></details>")
+        else:
+            parts.append(f"<div><code>{html.escape(label)}</code></div>")
+    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(cfg.title)}</title><style>{_CSS}</style></head><body>\n"
+            + "\n".join(parts) + "\n</body></html>\n")
+    atomic_write_text(out_dir / "index.html", page)
+    return out_dir / "index.html"

@@ -1,0 +1,384 @@
+"""Plans and sweeps: expand a small YAML plan into runs and execute them.
+
+A plan lists optimizers, spaces, datasets and seeds, plus any ``RunConfig``
+field (``budget`` is an alias of ``epochs``). A list value sweeps that field;
+a scalar fixes it. Example::
+
+    optimizers:
+      - darts
+      - name: gdas
+        config: {tau_max: 10}          # fixed overrides
+        grid: {arch_lr: [3.0e-4, 1.0e-3]}  # one setting per combination
+    spaces: [s5]
+    datasets: [digits, {dataset: cifar10, benchmark: nb201, data_dir: data/cifar}]
+    seeds: [0, 1, 2]
+    budget: 50
+    batch_size: 64
+
+Runs keep ``RunConfig.run_id()`` as their directory, so a re-run of the sweep
+skips finished runs, resumes interrupted ones and retries failed ones; a
+failure is written to ``failed.json`` in the run directory and never stops
+the other runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import socket
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.run.config import RunConfig
+from search_spaces.errors import ConfigError, UserError
+from search_spaces.io import atomic_write_json
+
+PLAN_KEYS = {"optimizers", "spaces", "datasets", "seeds", "budget"}
+_RUN_FIELDS = {f.name for f in fields(RunConfig)}
+# Fields with their own plan key; the per-run device is chosen by the executor.
+_RESERVED = {"optimizer", "optimizer_config", "space", "dataset", "seed"}
+
+
+@dataclass(frozen=True)
+class OptimizerEntry:
+    """One optimizer of a plan: fixed config overrides and an optional grid over more."""
+
+    name: str
+    config: dict[str, Any] = field(default_factory=dict)
+    grid: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"plan: optimizer name must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.config, dict) or not isinstance(self.grid, dict):
+            raise ConfigError(f"plan: optimizer {self.name!r}: config and grid must be mappings")
+        for k, v in self.grid.items():
+            if not isinstance(v, (list, tuple)) or not v:
+                raise ConfigError(f"plan: optimizer {self.name!r}: grid {k!r} must be a non-empty list")
+
+    def settings(self) -> list[dict[str, Any]]:
+        """Every optimizer_config of this entry (fixed overrides + one grid combination)."""
+        keys = sorted(self.grid)
+        return [{**self.config, **dict(zip(keys, combo))}
+                for combo in itertools.product(*(self.grid[k] for k in keys))]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated plan (see module docstring); ``expand`` gives its runs."""
+
+    optimizers: tuple[OptimizerEntry, ...]
+    spaces: tuple[dict[str, Any], ...] = ({"space": "s5"},)
+    datasets: tuple[dict[str, Any], ...] = ({"dataset": "digits"},)
+    seeds: tuple[int, ...] = (0,)
+    fixed: dict[str, Any] = field(default_factory=dict)
+    axes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.optimizers:
+            raise ConfigError("plan: 'optimizers' must list at least one optimizer")
+        if not self.seeds or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in self.seeds):
+            raise ConfigError(f"plan: 'seeds' must be non-negative integers, got {list(self.seeds)}")
+        for k in (*self.fixed, *self.axes):
+            if k not in _RUN_FIELDS or k in _RESERVED:
+                raise ConfigError(f"plan: unknown key {k!r} (plan keys: {sorted(PLAN_KEYS)}; run fields: "
+                                  f"{sorted(_RUN_FIELDS - _RESERVED)})")
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> Plan:
+        """Validate a parsed YAML document."""
+        if not isinstance(raw, dict):
+            raise ConfigError("plan: expected a mapping at the top level")
+        raw = dict(raw)
+        if "budget" in raw:
+            if "epochs" in raw:
+                raise ConfigError("plan: give either 'budget' or 'epochs', not both")
+            raw["epochs"] = raw.pop("budget")
+        opts = tuple(_optimizer_entry(o) for o in _as_list(raw.pop("optimizers", None), "optimizers"))
+        spaces = tuple(_axis_entry(s, "space") for s in _as_list(raw.pop("spaces", ["s5"]), "spaces"))
+        datasets = tuple(_axis_entry(d, "dataset") for d in _as_list(raw.pop("datasets", ["digits"]), "datasets"))
+        seeds = tuple(_as_list(raw.pop("seeds", [0]), "seeds"))
+        fixed = {k: v for k, v in raw.items() if not isinstance(v, list)}
+        axes = {k: tuple(v) for k, v in raw.items() if isinstance(v, list)}
+        if any(not v for v in axes.values()):
+            raise ConfigError("plan: a swept field needs at least one value")
+        return cls(opts, spaces, datasets, seeds, fixed, axes)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Plan:
+        """Read and validate a YAML plan file."""
+        try:
+            raw = yaml.safe_load(Path(path).read_text())
+        except yaml.YAMLError as e:
+            raise ConfigError(f"plan {path}: not valid YAML ({e})") from None
+        return cls.from_dict(raw)
+
+    def expand(self) -> list[RunConfig]:
+        """Every run of the plan, in a stable order, without duplicates (same run id and seed)."""
+        keys = sorted(self.axes)
+        out: dict[str, RunConfig] = {}
+        for opt in self.optimizers:
+            for setting in opt.settings():
+                for sp, ds in itertools.product(self.spaces, self.datasets):
+                    for combo in itertools.product(*(self.axes[k] for k in keys)):
+                        for seed in self.seeds:
+                            cfg = RunConfig.from_dict({**self.fixed, **dict(zip(keys, combo)), **sp, **ds,
+                                                       "optimizer": opt.name, "optimizer_config": setting,
+                                                       "seed": seed})
+                            out.setdefault(cfg.run_id(), cfg)
+        return list(out.values())
+
+
+def _as_list(v: Any, key: str) -> list[Any]:
+    if v is None:
+        raise ConfigError(f"plan: {key!r} is required")
+    return list(v) if isinstance(v, (list, tuple)) else [v]
+
+
+def _optimizer_entry(o: Any) -> OptimizerEntry:
+    if isinstance(o, str):
+        return OptimizerEntry(o)
+    if isinstance(o, dict):
+        unknown = set(o) - {"name", "config", "grid"}
+        if unknown or "name" not in o:
+            raise ConfigError(f"plan: optimizer entry {o!r} needs 'name' and may have 'config', 'grid' only")
+        grid = {k: tuple(v) if isinstance(v, list) else v for k, v in (o.get("grid") or {}).items()}
+        return OptimizerEntry(o["name"], dict(o.get("config") or {}), grid)
+    raise ConfigError(f"plan: optimizer entry must be a name or a mapping, got {o!r}")
+
+
+def _axis_entry(v: Any, key: str) -> dict[str, Any]:
+    # A mapping pairs the value with fields that belong to it (e.g. a dataset's benchmark and data_dir).
+    d = dict(v) if isinstance(v, dict) else {key: v}
+    if key not in d:
+        raise ConfigError(f"plan: entry {v!r} lacks {key!r}")
+    bad = sorted(set(d) - (_RUN_FIELDS - (_RESERVED - {key})))
+    if bad:
+        raise ConfigError(f"plan: entry {v!r} has unknown fields {bad}")
+    return d
+
+
+# -- run state ------------------------------------------------------------
+def run_state(cfg: RunConfig, out: str | Path) -> str:
+    """``finished``, ``failed`` (last attempt), ``resumable`` (started, unfinished) or ``pending``."""
+    d = Path(out) / cfg.run_id()
+    if (d / "final.json").is_file():
+        return "finished"
+    if (d / "failed.json").is_file():
+        return "failed"
+    return "resumable" if _started(d) else "pending"
+
+
+def _started(d: Path) -> bool:
+    # config.json without a checkpoint: killed during the first epoch; resuming restarts it cleanly.
+    return (d / "checkpoint.pt").is_file() or (d / "config.json").is_file()
+
+
+def execute_run(cfg_dict: dict[str, Any], out: str, gpu_slots: int = 0) -> dict[str, Any]:
+    """Run one config in this process; never raises for a run's own errors.
+
+    Args:
+        cfg_dict: ``RunConfig.to_dict()`` (plain data, so it crosses process boundaries).
+        out: Sweep output root.
+        gpu_slots: GPUs visible to the sweep; > 1 claims one of them for this run.
+
+    Returns:
+        ``{"run_id", "status", "error", "seconds"}`` with status finished, diverged,
+        failed, or locked (another worker holds the run).
+    """
+    from harness.run.lock import RunLockedError
+    from harness.run.runner import SearchRun
+
+    cfg = RunConfig.from_dict(cfg_dict)
+    d = Path(out) / cfg.run_id()
+    t0 = time.perf_counter()
+    slot = None
+    try:
+        if gpu_slots > 1 and cfg.device in ("cuda", "auto"):  # an explicit cuda:N keeps its GPU
+            slot = _claim_gpu(Path(out), gpu_slots)
+        final = SearchRun(cfg, out).run(resume=_started(d))
+        (d / "failed.json").unlink(missing_ok=True)  # an old failure no longer applies
+        status, error = final.get("status", "finished"), None
+    except RunLockedError as e:
+        status, error = "locked", str(e)
+    except Exception as e:  # noqa: BLE001 - a failed run is recorded, the sweep goes on
+        status, error = "failed", f"{type(e).__name__}: {e}"
+        d.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(d / "failed.json", {
+            "run_id": cfg.run_id(), "error": error, "user_error": isinstance(e, UserError),
+            "traceback": traceback.format_exc(), "host": socket.gethostname(), "pid": os.getpid(),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "run": json.loads(json.dumps(cfg_dict, default=str))})
+    finally:
+        if slot is not None:
+            slot.release()
+    return {"run_id": cfg.run_id(), "status": status, "error": error, "seconds": time.perf_counter() - t0}
+
+
+def _claim_gpu(out: Path, n: int):
+    """Take a free GPU slot (lock file per GPU) and make it this process's current device."""
+    import torch
+
+    from harness.run.lock import RunLock, RunLockedError
+
+    while True:
+        for i in range(n):
+            lock = RunLock(out / ".gpu-slots" / str(i))
+            try:
+                lock.acquire()
+            except RunLockedError:
+                continue
+            # "cuda" in a config means the current device, so the run dir stays independent of the slot.
+            torch.cuda.set_device(i)
+            return lock
+        time.sleep(0.5)
+
+
+def visible_gpus() -> int:
+    """Number of CUDA devices this process sees (0 without CUDA)."""
+    try:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:  # noqa: BLE001 - a broken CUDA install means CPU runs
+        return 0
+
+
+# -- execution -------------------------------------------------------------
+@dataclass(frozen=True)
+class SweepConfig:
+    """How to execute a sweep.
+
+    Attributes:
+        out: Output root (one directory per run id).
+        jobs: Parallel runs (local); None = one per GPU, else 1.
+        backend: ``local`` (joblib processes) or ``ray``.
+        address: Ray cluster address (None: start a local Ray).
+        gpus_per_run, cpus_per_run: Ray task resources (gpus default: 1 if the cluster has GPUs).
+        retry_failed: Re-run runs whose last attempt failed.
+    """
+
+    out: str = "results/runs"
+    jobs: int | None = None
+    backend: str = "local"
+    address: str | None = None
+    gpus_per_run: float | None = None
+    cpus_per_run: float = 1.0
+    retry_failed: bool = True
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("local", "ray"):
+            raise ConfigError(f"backend must be 'local' or 'ray', got {self.backend!r}")
+        if self.jobs is not None and self.jobs < 1:
+            raise ConfigError(f"jobs must be >= 1, got {self.jobs}")
+        if self.address and self.backend != "ray":
+            raise ConfigError("--address needs --backend ray")
+
+
+def run_sweep(configs: Iterable[RunConfig], sc: SweepConfig,
+              on_start: Callable[[int, int], None] | None = None,
+              on_result: Callable[[dict[str, Any]], None] | None = None,
+              init_kwargs: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Execute every unfinished run; returns one result dict per run (finished ones as ``skipped``).
+
+    Args:
+        configs: The runs (e.g. ``Plan.expand()``).
+        sc: Execution settings.
+        on_start: Called once with (runs to execute, parallel jobs) before any starts.
+        on_result: Called with each executed run's result as it completes.
+        init_kwargs: Extra ``ray.init`` arguments (Ray backend only).
+    """
+    configs = list(configs)
+    Path(sc.out).mkdir(parents=True, exist_ok=True)
+    results, todo = [], []
+    for c in configs:
+        st = run_state(c, sc.out)
+        if st == "finished" or (st == "failed" and not sc.retry_failed):
+            results.append({"run_id": c.run_id(), "status": "skipped" if st == "finished" else "failed",
+                            "error": None if st == "finished" else "earlier failure kept", "seconds": 0.0})
+        else:
+            todo.append(c)
+    gpus = visible_gpus()
+    jobs = sc.jobs or max(1, gpus)
+    if on_start:
+        on_start(len(todo), jobs)
+    runner = _run_local if sc.backend == "local" else _run_ray
+    for r in runner(todo, sc, jobs, gpus, init_kwargs or {}):
+        if on_result:
+            on_result(r)
+        results.append(r)
+    order = {c.run_id(): i for i, c in enumerate(configs)}
+    return sorted(results, key=lambda r: order[r["run_id"]])
+
+
+def _run_local(todo: list[RunConfig], sc: SweepConfig, jobs: int, gpus: int, _kw) -> Iterator[dict[str, Any]]:
+    if not todo:
+        return
+    if jobs == 1:  # in-process: no worker start-up cost, and tracebacks stay readable
+        for c in todo:
+            yield execute_run(c.to_dict(), sc.out, gpus if gpus > 1 else 0)
+        return
+    from joblib import Parallel, delayed
+
+    par = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
+    yield from par(delayed(execute_run)(c.to_dict(), sc.out, gpus if gpus > 1 else 0) for c in todo)
+
+
+def ray_available() -> tuple[bool, str]:
+    """Whether ``import ray`` works, and why not."""
+    try:
+        import ray  # noqa: F401
+    except ImportError as e:
+        return False, f"ray is not installed ({e}); install the extra: pip install 'nas-harness[ray]'"
+    return True, ""
+
+
+def _run_ray(todo: list[RunConfig], sc: SweepConfig, _jobs: int, _gpus: int,
+             init_kwargs: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    ok, why = ray_available()
+    if not ok:
+        raise UserError(why)
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=sc.address, **init_kwargs)
+    try:
+        if not todo:
+            return
+        gpus = sc.gpus_per_run
+        if gpus is None:  # one GPU per run when the cluster has any
+            gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+        # Ray sets CUDA_VISIBLE_DEVICES per task, so the run's "cuda" is its own GPU: no slot claiming.
+        task = ray.remote(num_cpus=sc.cpus_per_run, num_gpus=gpus, max_retries=0)(execute_run)
+        out = str(Path(sc.out).resolve())  # workers may start elsewhere; the path must be shared storage
+        pending = [task.remote(c.to_dict(), out, 0) for c in todo]
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(ready[0])
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def with_device(configs: Iterable[RunConfig], device: str | None) -> list[RunConfig]:
+    """Override every config's device (the run id ignores the device)."""
+    return [replace(c, device=device) if device else c for c in configs]
+
+
+def summarize(results: list[dict[str, Any]]) -> dict[str, int]:
+    """Counts per status."""
+    out: dict[str, int] = {}
+    for r in results:
+        out[r["status"]] = out.get(r["status"], 0) + 1
+    return out
+
+
+__all__ = ["OptimizerEntry", "Plan", "SweepConfig", "execute_run", "ray_available", "run_state",
+           "run_sweep", "summarize", "visible_gpus", "with_device"]
