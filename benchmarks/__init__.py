@@ -11,6 +11,7 @@ from pathlib import Path
 
 from benchmarks.base import Benchmark, Optimum, TabularBenchmark
 from benchmarks.table import MetricKey, Table, cache_root
+from search_spaces.errors import BenchmarkError
 from search_spaces.registry import Registry
 
 #: name -> (loader, space name, one-line description)
@@ -31,7 +32,13 @@ def load_benchmark(name: str, file: str | Path | None = None) -> Benchmark:
     """Load benchmark ``name`` from ``file`` (official raw file, or None for a shipped table)."""
     _load_builtin()
     loader, _, _ = BENCHMARKS.get(name)
-    return loader(Path(file) if file is not None else None)
+    if file is None:
+        return loader(None)
+    path = Path(file).expanduser()
+    # a FIFO would block the read forever and a device file would never end: only files and folders
+    if path.exists() and not (path.is_file() or path.is_dir()):
+        raise BenchmarkError(f"{path} is not a regular file or folder (a pipe or device?); give the benchmark file")
+    return loader(path)
 
 
 def list_benchmarks() -> list[tuple[str, str, str]]:

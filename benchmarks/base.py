@@ -25,6 +25,14 @@ from search_spaces.errors import ArchitectureError, BenchmarkError
 HIGHER_IS_BETTER = {"accuracy": True, "loss": False, "error": False}
 
 
+def higher_is_better(metric: str) -> bool:
+    """The direction of an objective metric; costs (params, FLOPs, time) have none and cannot be ranked."""
+    if metric not in HIGHER_IS_BETTER:
+        raise BenchmarkError(f"metric {metric!r} is not an objective (objectives: {', '.join(HIGHER_IS_BETTER)}): "
+                             "query it, but it has no optimum and no regret")
+    return HIGHER_IS_BETTER[metric]
+
+
 @dataclass(frozen=True)
 class Optimum:
     """Best value of a column and the architecture that attains it."""
@@ -92,7 +100,7 @@ class TabularBenchmark:
             col = self._column(dataset, split, metric, epochs, seed)
             if np.all(np.isnan(col)):
                 raise BenchmarkError(f"{self.name}: no values for {dataset}/{split}/{metric}@{epochs}")
-            i = int(np.nanargmax(col) if HIGHER_IS_BETTER.get(metric, True) else np.nanargmin(col))
+            i = int(np.nanargmax(col) if higher_is_better(metric) else np.nanargmin(col))
             self._opt_cache[key] = Optimum(float(col[i]), self.table.archs[i], i)
         return self._opt_cache[key]
 
@@ -101,7 +109,7 @@ class TabularBenchmark:
         """Distance to the optimum (>= 0): optimum - value for accuracy, value - optimum for losses."""
         v = self.query(arch, dataset, split, metric, epochs, seed)
         o = self.optimum(dataset, split, metric, epochs, seed).value
-        return o - v if HIGHER_IS_BETTER.get(metric, True) else v - o
+        return o - v if higher_is_better(metric) else v - o
 
     def datasets(self) -> list[str]:
         """Datasets present in the table."""

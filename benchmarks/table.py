@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,8 @@ class Table:
         for k, v in self.means.items():
             if v.shape != (n,):
                 raise ValueError(f"{k}: mean shape {v.shape} != {(n,)}")
+        for k, v in [*self.per_seed.items(), *self.means.items()]:
+            _check_range(k, v)
         self._row = {a: i for i, a in enumerate(self.archs)}
         if len(self._row) != n:
             raise ValueError("duplicate architecture strings in table")
@@ -158,8 +161,12 @@ class Table:
                 raise BenchmarkError(f"benchmark table {d}: missing {p.name}")
         try:
             meta = json.loads(meta_p.read_text())
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise BenchmarkError(f"benchmark table {d}: metadata.json is not valid JSON ({e})") from None
+        missing = [k for k in ("space", "table_sha256") if not isinstance(meta, dict) or k not in meta]
+        if missing:
+            raise BenchmarkError(f"benchmark table {d}: metadata.json is not a table's metadata (missing "
+                                 f"{', '.join(missing)}); import the table again")
         data = npz.read_bytes()
         digest = hashlib.sha256(data).hexdigest()
         if meta.get("table_sha256") != digest:
@@ -169,19 +176,43 @@ class Table:
             )
         import io
 
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            per_seed, means = {}, {}
-            for name in z.files:
-                if name.startswith("seed:"):
-                    per_seed[MetricKey.parse(name[5:])] = z[name]
-                elif name.startswith("mean:"):
-                    means[MetricKey.parse(name[5:])] = z[name]
-            return cls(meta["space"], [str(a) for a in z["archs"]], [str(s) for s in z["seeds"]],
-                       per_seed, means, meta)
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as z:
+                per_seed, means = {}, {}
+                for name in z.files:
+                    if name.startswith("seed:"):
+                        per_seed[MetricKey.parse(name[5:])] = np.asarray(z[name], dtype=np.float64)
+                    elif name.startswith("mean:"):
+                        means[MetricKey.parse(name[5:])] = np.asarray(z[name], dtype=np.float64)
+                return cls(meta["space"], [str(a) for a in z["archs"]], [str(s) for s in z["seeds"]],
+                           per_seed, means, meta)
+        except BenchmarkError:
+            raise
+        except (ValueError, KeyError, TypeError, OSError) as e:  # object arrays, missing or misshapen arrays
+            raise BenchmarkError(f"benchmark table {d}: table.npz is not a valid table ({type(e).__name__}: {e})") \
+                from None
+
+
+#: Valid ranges of metrics in percent or nats (NaN marks a missing value; a diverged model's loss may be
+#: +inf); values outside are a broken source, not data. Other metrics (costs) are not checked.
+RANGES = {"accuracy": (0.0, 100.0), "error": (0.0, 100.0), "loss": (0.0, math.inf)}
+
+
+def _check_range(key: MetricKey, v: np.ndarray) -> None:
+    if key.metric not in RANGES:
+        return
+    vals = v[~np.isnan(v)]
+    lo, hi = RANGES[key.metric]
+    bad = vals[(vals < lo) | (vals > hi)]
+    if bad.size:
+        raise BenchmarkError(f"{key}: {bad.size} value(s) out of the range [{lo:g}, {hi:g}] of {key.metric} "
+                             f"(e.g. {float(bad[0])!r}); the source is broken")
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
-    """sha256 of a file, streamed."""
+    """sha256 of a regular file, streamed (a pipe or device file is refused: it would block or never end)."""
+    if not Path(path).is_file():
+        raise BenchmarkError(f"{path} is not a regular file")
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while b := f.read(chunk):
@@ -190,8 +221,12 @@ def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
 
 
 def cache_root() -> Path:
-    """``$HARNESS_CACHE`` or ``~/.cache/harness``."""
-    return Path(os.environ.get("HARNESS_CACHE", Path.home() / ".cache" / "harness"))
+    """``$HARNESS_CACHE`` or ``~/.cache/harness`` (a folder; something else there is an error)."""
+    root = Path(os.environ.get("HARNESS_CACHE", Path.home() / ".cache" / "harness"))
+    if root.exists() and not root.is_dir():
+        raise BenchmarkError(f"the benchmark cache {root} (HARNESS_CACHE) is not a folder; point HARNESS_CACHE "
+                             "at a folder")
+    return root
 
 
 def _version() -> str:

@@ -24,11 +24,13 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(e, OSError) and not e.filename:  # a full disk says so without naming the file
+            raise OSError(e.errno, e.strerror, str(path)) from e
         raise
     _fsync_dir(path.parent)
 
@@ -40,16 +42,17 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically (NaN/inf become null: strict JSON)."""
-    atomic_write_text(path, json.dumps(_finite(obj), indent=2, sort_keys=True, default=str, allow_nan=False) + "\n")
+    atomic_write_text(path, json.dumps(finite(obj), indent=2, sort_keys=True, default=str, allow_nan=False) + "\n")
 
 
-def _finite(obj: Any) -> Any:
+def finite(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by None (recursively), ready for strict JSON."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
+        return {k: finite(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
+        return [finite(v) for v in obj]
     return obj
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from typing import Any
 
 import click
+
+from search_spaces.io import finite
 
 
 #: Options that take several values: ``--seeds 0 1 2`` is rewritten to
@@ -42,3 +46,8 @@ def _progress_printer():
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Evaluation harness for weight-sharing NAS, with tabular ground truth."""
+
+
+def json_text(obj: Any, indent: int = 2) -> str:
+    """Strict JSON (NaN and infinities become null, never the non-JSON ``NaN`` / ``Infinity``)."""
+    return json.dumps(finite(obj), indent=indent, allow_nan=False, default=str)

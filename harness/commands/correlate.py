@@ -11,14 +11,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from harness.commands.base import _progress_printer, cli
+from harness.commands.base import _progress_printer, cli, json_text
 from search_spaces.errors import ConfigError, UserError
 
 _SPLITS = ("search_train", "search_valid", "train", "valid", "test")
@@ -193,5 +192,5 @@ def nsa_cmd(source, n_seen, n_unseen, unseen_seed, test_examples, train_examples
                               benchmark_epochs=kw["benchmark_epochs"])
     out = Path(kw["out"]) if kw["out"] else _default_out(source, "nsa")
     res = analyze_pool(trained, cfg, gt=gt, out_dir=out)
-    click.echo(json.dumps({k: v for k, v in res["summary"].items() if k != "config"}, indent=2, default=str))
+    click.echo(json_text({k: v for k, v in res["summary"].items() if k != "config"}))
     click.echo(f"files: {out}/archs.csv, {out}/ensemble.csv, {out}/summary.json, {out}/hist.png, {out}/ensemble.png")

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from harness.commands.base import cli
+from harness.commands.base import cli, json_text
 
 
 @cli.command("list")
@@ -46,17 +44,19 @@ def query_cmd(benchmark: str, file: str | None, arch: str, dataset: str, split: 
               epochs: int, seed: str) -> None:
     """Print one ground-truth value, the optimum and the regret as JSON."""
     from benchmarks import load_benchmark
+    from benchmarks.base import HIGHER_IS_BETTER
 
     b = load_benchmark(benchmark, file)
     s: str | int = int(seed) if seed.isdigit() else seed
     a = b.space.from_str(arch)
     value = b.query(a, dataset, split, metric, epochs, s)
-    opt = b.optimum(dataset, split, metric, epochs, s)
-    click.echo(json.dumps({
+    objective = metric in HIGHER_IS_BETTER  # a cost (params, FLOPs, time) has no optimum
+    opt = b.optimum(dataset, split, metric, epochs, s) if objective else None
+    click.echo(json_text({
         "benchmark": benchmark, "arch": b.space.to_str(a), "index": _index(b.space, a),
         "dataset": dataset, "split": split, "metric": metric, "epochs": epochs, "seed": seed,
-        "value": value, "optimum": opt.value, "optimum_arch": opt.arch,
-        "regret": b.regret(a, dataset, split, metric, epochs, s)}, indent=2))
+        "value": value, "optimum": opt.value if opt else None, "optimum_arch": opt.arch if opt else None,
+        "regret": b.regret(a, dataset, split, metric, epochs, s) if objective else None}))
 
 
 def _index(space, arch):

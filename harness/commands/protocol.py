@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from harness.commands.base import cli
+from harness.commands.base import cli, json_text
 from search_spaces.errors import ConfigError
 
 
@@ -34,4 +32,4 @@ def protocol_cmd(space: str | None, optimizer: str | None, list_: bool, preset: 
         raise ConfigError("usage: harness protocol SPACE OPTIMIZER [--set KEY=VALUE] (or --list)")
     get_space(space)  # unknown space: one line naming the known ones
     proto = resolve_protocol(space, optimizer, _parse_set(overrides), preset)
-    click.echo(json.dumps(proto.to_dict(), indent=2))
+    click.echo(json_text(proto.to_dict()))

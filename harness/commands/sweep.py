@@ -118,3 +118,5 @@ def sweep_cmd(plan, jobs, backend, address, gpus_per_run, cpus_per_run, device, 
             click.echo(f"failed: {r['run_id']}: {r['error']} (see {out}/{r['run_id']}/failed.json)", err=True)
     click.echo(f"sweep {plan}: {len(results)} runs: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     click.echo(f"next: harness table {out}  |  harness report {out} -o report/")
+    if counts.get("failed"):
+        raise SystemExit(1)  # some runs failed (listed above); the others are kept

@@ -27,6 +27,8 @@ from harness.commands.base import cli
 def table_cmd(runs, fmt, metric, epoch, decimals, references, references_file, against, dataframe, output) -> None:
     """Table of RUNS (run folders or folders holding them): rows = optimizer (and setting),
     columns = dataset x split, cells = mean ± std over seeds."""
+    import pandas as pd
+
     from harness.reporting.aggregate import load_frame, save_parquet
     from harness.references import load_references
     from harness.reporting.tables import (TableConfig, cell_stats, compare_against, parse_epoch, reference_rows,
@@ -40,6 +42,21 @@ def table_cmd(runs, fmt, metric, epoch, decimals, references, references_file, a
     if dataframe:
         click.echo(f"long-format frame ({len(frame)} rows): {save_parquet(frame, dataframe)}", err=True)
     cells = cell_stats(frame, cfg)
+    if cfg.epoch != "final":
+        runs_ = frame.drop_duplicates("run_id")
+        short = runs_[pd.to_numeric(runs_["last_epoch"], errors="coerce").fillna(-1) < cfg.epoch - 1]
+        if len(short) == len(runs_):
+            raise UserError(f"no run reaches epoch {cfg.epoch} (the longest has "
+                            f"{int(pd.to_numeric(runs_['last_epoch'], errors='coerce').max()) + 1} epochs)")
+        if len(short):
+            ids = short["run_id"].tolist()
+            click.echo(f"left out {len(ids)} run(s) shorter than epoch {cfg.epoch}: {', '.join(ids[:5])}"
+                       + (" ..." if len(ids) > 5 else ""), err=True)
+    if cells.empty or not (cells["n"] > 0).any():
+        raise UserError(f"no finished run has a {metric} value at epoch {cfg.epoch} (runs found: "
+                        f"{frame['run_id'].nunique()}; statuses: "
+                        + ", ".join(f"{v} {k}" for k, v in frame.drop_duplicates("run_id")["status"].value_counts()
+                                    .items()) + ")")
     refs_all = load_references(references_file) if (references or against) else None
     text = render_table(cells, reference_rows(cells, refs_all, metric) if references else None, cfg, fmt)
     if against:

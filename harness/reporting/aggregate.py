@@ -7,9 +7,12 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from search_spaces.errors import UserError
 
 
 @dataclass
@@ -18,6 +21,40 @@ class Runs:
 
     finals: pd.DataFrame
     trajectories: pd.DataFrame
+
+
+def read_json(path: Path) -> Any:
+    """A run file's JSON; ``UserError`` naming the file when it is damaged."""
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path} is damaged (not valid JSON: {getattr(e, 'msg', e)}); move the run away or "
+                        "restore the file") from None
+
+
+def read_config(d: Path) -> dict[str, Any]:
+    """``d/config.json``, checked to be a run config."""
+    cfg = read_json(d / "config.json")
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("run"), dict):
+        raise UserError(f"{d / 'config.json'} is not a run config (no 'run' mapping)")
+    return cfg
+
+
+def read_trajectory(path: Path) -> pd.DataFrame:
+    """``trajectory.csv`` (empty frame when absent or empty); ``UserError`` naming the row when damaged."""
+    if not path.is_file() or not path.stat().st_size:
+        return pd.DataFrame()
+    try:
+        t = pd.read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"{path} is damaged ({first})") from None
+    if "epoch" not in t.columns:
+        raise UserError(f"{path} is not a trajectory (no 'epoch' column)")
+    bad = t.index[pd.to_numeric(t["epoch"], errors="coerce").isna()]
+    if len(bad):
+        raise UserError(f"{path}: row {int(bad[0]) + 2} is incomplete or not a number in 'epoch' (a truncated file?)")
+    return t
 
 
 def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
@@ -35,17 +72,16 @@ def load_runs(paths: Iterable[str | Path]) -> Runs:
     """Load every run under ``paths`` (config flattened into columns)."""
     finals, trajs = [], []
     for d in find_run_dirs(paths):
-        cfg = json.loads((d / "config.json").read_text())
+        cfg = read_config(d)
         flat = {f"config.{k}": (json.dumps(v, sort_keys=True) if isinstance(v, dict) else v)
                 for k, v in cfg["run"].items()}
         base = {"run_id": cfg["run_id"], "run_dir": str(d), "optimizer": cfg["run"]["optimizer"],
                 "seed": cfg["run"]["seed"], **flat}
         final_p = d / "final.json"
-        final = json.loads(final_p.read_text()) if final_p.is_file() else {"status": "unfinished"}
+        final = read_json(final_p) if final_p.is_file() else {"status": "unfinished"}
         finals.append({**base, **{k: v for k, v in final.items() if not isinstance(v, dict)}})
-        tp = d / "trajectory.csv"
-        if tp.is_file() and tp.stat().st_size:
-            t = pd.read_csv(tp)
+        t = read_trajectory(d / "trajectory.csv")
+        if len(t):
             for k, v in base.items():
                 t[k] = v
             trajs.append(t)
@@ -107,17 +143,16 @@ def load_frame(paths: Iterable[str | Path]) -> pd.DataFrame:
     """
     parts = []
     for d in find_run_dirs(paths):
-        cfg = json.loads((d / "config.json").read_text())
-        run = cfg.get("run", {})
+        cfg = read_config(d)
+        run = cfg["run"]
         final_p = d / "final.json"
-        final = json.loads(final_p.read_text()) if final_p.is_file() else {}
+        final = read_json(final_p) if final_p.is_file() else {}
         status = final.get("status") or ("failed" if (d / "failed.json").is_file() else "unfinished")
         base = {"run_id": cfg.get("run_id", d.name), "run_dir": str(d), "optimizer": run.get("optimizer"),
                 "seed": run.get("seed"), "benchmark": run.get("benchmark"),
                 "dataset": run.get("benchmark_dataset") or run.get("dataset"), "status": status,
                 "reason": final.get("reason"), **flatten_config(run)}
-        tp = d / "trajectory.csv"
-        t = pd.read_csv(tp) if tp.is_file() and tp.stat().st_size else pd.DataFrame()
+        t = read_trajectory(d / "trajectory.csv")
         if len(t):
             ids = [c for c in ("epoch", "wall_seconds", "arch") if c in t]
             vals = [c for c in t.columns if c not in ids and pd.api.types.is_numeric_dtype(t[c])]

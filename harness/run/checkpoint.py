@@ -34,7 +34,10 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint written by ``save_checkpoint``; ``CheckpointError`` if corrupted."""
-    raw = Path(path).read_bytes()
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint {path} is not a regular file")
+    raw = p.read_bytes()
     digest, sep, data = raw[:64], raw[64:65], raw[65:]
     if sep != b"\n" or hashlib.sha256(data).hexdigest().encode() != digest:
         raise CheckpointError(f"checkpoint {path} is corrupted (checksum mismatch)")

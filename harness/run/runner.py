@@ -13,11 +13,13 @@ Files, in the order they appear:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import math
 import platform
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +35,7 @@ from harness.run.ground_truth import GroundTruth
 from harness.run.build import resolve_device, supernet_config  # noqa: F401 (public here too)
 from harness.run.epoch import LiveRun, compile_supernet, divergence, progress_line, step_precision
 from harness.run.lock import RunLock
+from harness.run.orphans import ParentDied
 from harness.optimizers import create_optimizer, get_optimizer_class, make_config
 from harness.optimizers.parts.candidates import SelectionBatches
 from search_spaces import get_space
@@ -57,8 +60,11 @@ class SearchRun:
     """
 
     def __init__(self, config: RunConfig, out_root: str | Path,
-                 progress: Callable[[str], None] | None = None) -> None:
+                 progress: Callable[[str], None] | None = None,
+                 stop_check: Callable[[], bool] | None = None) -> None:
         self.config = config
+        #: Checked before every epoch (the last one is checkpointed); True stops the run with ``ParentDied``.
+        self.stop_check = stop_check
         self.dir = Path(out_root) / config.run_id()
         self.progress = progress or (lambda _line: None)
         self.device = resolve_device(config.device)
@@ -88,11 +94,20 @@ class SearchRun:
         c = self.config
         # load the data first: a bad data folder must leave nothing behind
         splits = load_dataset(c.dataset, c.data_dir, self.device, subset=c.subset)
-        self._check_dir(resume)
-        with RunLock(self.dir):
-            if self.finished:  # another worker finished it while we waited
-                return self._final_json()
-            return self._run_locked(splits)
+        n = min(len(splits.search_train[1]), len(splits.search_valid[1]))
+        if c.batch_size > n:
+            raise ConfigError(f"batch size {c.batch_size} exceeds the search split ({n} images)")
+        # folders this call creates; a run that fails before its config.json exists leaves none of them
+        new_dirs = [d for d in (self.dir, *self.dir.parents) if not d.exists()]
+        try:
+            self._check_dir(resume)
+            with RunLock(self.dir):
+                if self.finished:  # another worker finished it while we waited
+                    return self._final_json()
+                return self._run_locked(splits)
+        except BaseException:
+            self._remove_unstarted(new_dirs)
+            raise
 
     def _run_locked(self, splits) -> dict[str, Any]:
         c = self.config
@@ -106,6 +121,9 @@ class SearchRun:
         epoch = live.start
         # an optimizer may lengthen the run (DARTS-ADA re-trains the epochs it rolled back)
         while epoch < c.epochs + opt.extra_epochs:
+            if self.stop_check is not None and self.stop_check():
+                raise ParentDied(f"{self.dir}: the sweep that started this worker died; stopped before epoch "
+                                 f"{epoch + 1} (resume it with the sweep)")
             t0 = time.perf_counter()
             opt.on_epoch_start(epoch)
             set_cutout((train_s, valid_s), c.cutout_length, c.cutout_prob_at(opt.search_epoch))
@@ -153,17 +171,23 @@ class SearchRun:
         if ckpt.exists():
             try:
                 state = load_checkpoint(ckpt)
+                opt.load_state_dict(state["optimizer"])
+                train_s.load_state_dict(state["train_stream"])
+                valid_s.load_state_dict(state["valid_stream"])
+                if "select_stream" in state:
+                    select_s.load_state_dict(state["select_stream"])
+                torch.set_rng_state(state["torch_rng"])
+                live.rows, live.start, live.elapsed = state["rows"], state["epoch"] + 1, state["elapsed"]
+                live.arch_rows = list(state.get("arch_weights", []))
             except CheckpointError as e:
                 raise UserError(f"{e}; delete {ckpt} to restart the run from scratch") from None
-            opt.load_state_dict(state["optimizer"])
-            train_s.load_state_dict(state["train_stream"])
-            valid_s.load_state_dict(state["valid_stream"])
-            if "select_stream" in state:
-                select_s.load_state_dict(state["select_stream"])
-            torch.set_rng_state(state["torch_rng"])
-            live.rows, live.start, live.elapsed = state["rows"], state["epoch"] + 1, state["elapsed"]
-            live.arch_rows = list(state.get("arch_weights", []))
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as e:
+                # a valid checksum around a structure this version did not write
+                raise UserError(f"checkpoint {ckpt} does not hold this run's state ({type(e).__name__}: "
+                                f"{str(e)[:100]}); delete it to restart the run from scratch") from None
             self._write_trajectory(live.rows)
+            if not (self.dir / "config.json").is_file():  # lost: it is derivable, and tables need it
+                self._write_config(net_cfg, opt, steps, splits)
         else:
             self._write_config(net_cfg, opt, steps, splits)
         return live
@@ -213,10 +237,27 @@ class SearchRun:
         return json.loads((self.dir / "final.json").read_text())
 
     # -- internals ------------------------------------------------------
+    def _remove_unstarted(self, new_dirs: list[Path]) -> None:
+        """Remove the folders this call created when the run never wrote its config (nothing to keep)."""
+        if not new_dirs or (self.dir / "config.json").exists():
+            return
+        if self.dir in new_dirs and self.dir.is_dir():
+            if all(p.name == "run.lock" for p in self.dir.iterdir()):
+                shutil.rmtree(self.dir, ignore_errors=True)
+        for d in new_dirs[1:]:
+            with contextlib.suppress(OSError):
+                d.rmdir()  # only when empty
+
     def _check_dir(self, resume: bool) -> None:
         cfg_p = self.dir / "config.json"
         if cfg_p.exists():
-            written = json.loads(cfg_p.read_text())
+            try:
+                written = json.loads(cfg_p.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError, IsADirectoryError) as e:
+                raise RunExistsError(f"{cfg_p} is damaged ({type(e).__name__}); move the run folder away or "
+                                     "delete config.json (--resume rewrites it from the checkpoint)") from None
+            if not isinstance(written, dict):
+                raise RunExistsError(f"{cfg_p} is not a run config; move the run folder away")
             saved = written.get("run", {})
             try:  # fields added to RunConfig since the run was written take their defaults
                 saved = _jsonable(RunConfig.from_dict(saved).to_dict())

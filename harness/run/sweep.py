@@ -181,13 +181,18 @@ def _started(d: Path) -> bool:
     return (d / "checkpoint.pt").is_file() or (d / "config.json").is_file()
 
 
-def execute_run(cfg_dict: dict[str, Any], out: str, gpu_slots: int = 0) -> dict[str, Any]:
+def execute_run(cfg_dict: dict[str, Any], out: str, gpu_slots: int = 0, threads: int | None = None,
+                parent_pid: int | None = None) -> dict[str, Any]:
     """Run one config in this process; never raises for a run's own errors.
 
     Args:
         cfg_dict: ``RunConfig.to_dict()`` (plain data, so it crosses process boundaries).
         out: Sweep output root.
         gpu_slots: GPUs visible to the sweep; > 1 claims one of them for this run.
+        threads: torch's intra-op threads for the run (a worker gets the parent's count, so a run's
+            reductions, and so its trajectory, do not depend on ``--jobs``).
+        parent_pid: The sweep's process (a worker's parent): once it died, the worker stops between
+            epochs and exits; its run resumes with the next sweep.
 
     Returns:
         ``{"run_id", "status", "error", "seconds"}`` with status finished, diverged,
@@ -196,6 +201,14 @@ def execute_run(cfg_dict: dict[str, Any], out: str, gpu_slots: int = 0) -> dict[
     from harness.run.lock import RunLockedError
     from harness.run.runner import SearchRun
 
+    from harness.run.orphans import ParentDied, exit_if_orphaned, parent_watch
+
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    check = parent_watch(parent_pid) if parent_pid is not None else None
+    exit_if_orphaned(check)
     cfg = RunConfig.from_dict(cfg_dict)
     d = Path(out) / cfg.run_id()
     t0 = time.perf_counter()
@@ -203,11 +216,15 @@ def execute_run(cfg_dict: dict[str, Any], out: str, gpu_slots: int = 0) -> dict[
     try:
         if gpu_slots > 1 and cfg.device in ("cuda", "auto"):  # an explicit cuda:N keeps its GPU
             slot = _claim_gpu(Path(out), gpu_slots)
-        final = SearchRun(cfg, out).run(resume=_started(d))
+        final = SearchRun(cfg, out, stop_check=check).run(resume=_started(d))
         (d / "failed.json").unlink(missing_ok=True)  # an old failure no longer applies
         status, error = final.get("status", "finished"), None
     except RunLockedError as e:
         status, error = "locked", str(e)
+    except ParentDied:
+        if slot is not None:
+            slot.release()
+        exit_if_orphaned(lambda: True)  # the run's lock was released on the way out; nothing waits for us
     except Exception as e:  # noqa: BLE001 - a failed run is recorded, the sweep goes on
         status, error = "failed", f"{type(e).__name__}: {e}"
         d.mkdir(parents=True, exist_ok=True)
@@ -324,10 +341,13 @@ def _run_local(todo: list[RunConfig], sc: SweepConfig, jobs: int, gpus: int, _kw
         for c in todo:
             yield execute_run(c.to_dict(), sc.out, gpus if gpus > 1 else 0)
         return
+    import torch
     from joblib import Parallel, delayed
 
+    threads = torch.get_num_threads()  # what a run in this process uses; workers would get fewer
     par = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
-    yield from par(delayed(execute_run)(c.to_dict(), sc.out, gpus if gpus > 1 else 0) for c in todo)
+    yield from par(delayed(execute_run)(c.to_dict(), sc.out, gpus if gpus > 1 else 0, threads, os.getpid())
+                   for c in todo)
 
 
 def ray_available() -> tuple[bool, str]:

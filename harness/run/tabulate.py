@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.table import MetricKey, Table
+from harness.run.orphans import exit_if_orphaned, parent_watch
 from search_spaces import Architecture, get_space
 from search_spaces.errors import ConfigError
 from search_spaces.io import atomic_write_json
@@ -117,7 +118,7 @@ def count_flops(net: torch.nn.Module, x: torch.Tensor) -> int:
     return total
 
 
-def train_one(cfg: TabulateConfig, arch_str: str, seed: int) -> dict[str, Any]:
+def train_one(cfg: TabulateConfig, arch_str: str, seed: int, parent_pid: int | None = None) -> dict[str, Any]:
     """Train one architecture with one seed; returns its metrics (runs in a worker process)."""
     from harness.data import AUGMENT, augment, load_dataset, normalize
 
@@ -141,6 +142,7 @@ def train_one(cfg: TabulateConfig, arch_str: str, seed: int) -> dict[str, Any]:
                            "flops": count_flops(net, normalize(x[:1], splits.mean, splits.std))}
     t0 = time.perf_counter()
     for epoch in range(cfg.epochs):
+        exit_if_orphaned(parent_watch(parent_pid) if parent_pid is not None else None)
         for g in opt.param_groups:
             g["lr"] = cfg.lr_min + (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * epoch / cfg.epochs)) / 2
         net.train()
@@ -210,7 +212,7 @@ def tabulate(cfg: TabulateConfig, out: str | Path, jobs: int = 1, progress: bool
     total, done0, t0 = len(names) * len(cfg.seeds), len(names) * len(cfg.seeds) - len(todo), time.time()
     show = progress and sys.stderr.isatty()
     results = Parallel(n_jobs=jobs, return_as="generator_unordered")(
-        delayed(_task)(cfg, names[i], s, i, str(part)) for i, s in todo)
+        delayed(_task)(cfg, names[i], s, i, str(part), os.getpid() if jobs > 1 else None) for i, s in todo)
     for k, _ in enumerate(results, start=1):
         if show:
             rate = (time.time() - t0) / k
@@ -223,8 +225,9 @@ def tabulate(cfg: TabulateConfig, out: str | Path, jobs: int = 1, progress: bool
     return table
 
 
-def _task(cfg: TabulateConfig, arch: str, seed: int, i: int, part: str) -> int:
-    res = train_one(cfg, arch, seed)
+def _task(cfg: TabulateConfig, arch: str, seed: int, i: int, part: str, ppid: int | None = None) -> int:
+    # a worker whose tabulate was killed stops (between epochs) instead of training the rest
+    res = train_one(cfg, arch, seed, ppid)
     atomic_write_json(Path(part) / f"{i}-{seed}.json", res)
     return i
 
