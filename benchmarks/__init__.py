@@ -1,7 +1,8 @@
 """Ground-truth oracles: importers into one canonical table, and queries.
 
 Benchmarks register a loader ``(file: Path | None) -> Benchmark`` in
-``BENCHMARKS``; ``load_benchmark(name, file)`` calls it.
+``BENCHMARKS``; ``load_benchmark(name, file)`` calls it. May import
+``search_spaces``, never ``harness``.
 """
 
 from __future__ import annotations

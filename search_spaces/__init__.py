@@ -1,7 +1,8 @@
 """Search spaces: architecture encodings, primitive ops, supernets and networks.
 
 Spaces register themselves in ``SPACES``; ``get_space(name)`` returns the
-(stateless) space object.
+(stateless) space object. The lowest package: it imports neither ``benchmarks``
+nor ``harness``.
 """
 
 from __future__ import annotations

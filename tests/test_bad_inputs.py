@@ -413,3 +413,13 @@ def test_crafted_files_in_a_shared_run_folder_run_no_code(a_run, tmp_path, capsy
     fails(["evaluate", str(run_dir), "--dataset", "digits", "--epochs", "1", "--layers", "2", "--channels", "4",
            "--subset", "64", "--batch-size", "16"], capsys, "weights-only")
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("args", [["tabulate", "-o", "never", "--lr", "nan"], ["evaluate", "x", "--lr", "inf"],
+                                  ["evaluate", "x", "--weight-decay", "-inf"],
+                                  ["nsa", "--study", "--pool-sizes", "1,nan"],
+                                  ["correlate", "--dropout-study", "--r-max", "0,inf"]])
+def test_no_float_option_takes_nan_or_infinity(args, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    fails(args, capsys, "finite")
+    assert list(tmp_path.iterdir()) == []

@@ -170,6 +170,14 @@ def test_public_names_still_import(module, names):
 
 
 def test_module_docstrings_open_with_one_line():
-    missing = [m for m, (p, _) in _modules().items()
-               if not (ast.get_docstring(ast.parse(p.read_text())) or "").strip()]
-    assert missing == []
+    """Every module opens with a docstring whose first line says what it is for; a harness room's
+    ``__init__`` also says what it may import."""
+    missing, rooms = [], []
+    for m, (p, is_pkg) in _modules().items():
+        doc = ast.get_docstring(ast.parse(p.read_text())) or ""
+        first = doc.strip().splitlines()[0] if doc.strip() else ""
+        if not first or len(first) > 140:
+            missing.append(m)
+        if is_pkg and m.startswith("harness.") and m.count(".") == 1 and "import" not in doc.lower():
+            rooms.append(m)
+    assert missing == [] and rooms == []

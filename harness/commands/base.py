@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import Any
 
@@ -46,6 +47,25 @@ def _progress_printer():
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Evaluation harness for weight-sharing NAS, with tabular ground truth."""
+
+
+class FiniteFloat(click.ParamType):
+    """A float option that refuses NaN and infinities (click's ``float`` accepts both)."""
+
+    name = "number"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(v):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return v
+
+
+#: Use as ``type=FINITE`` for every float option.
+FINITE = FiniteFloat()
 
 
 def json_text(obj: Any, indent: int = 2) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from harness.commands.base import _progress_printer, cli
+from harness.commands.base import FINITE, _progress_printer, cli
 
 
 @cli.command("evaluate")
@@ -17,14 +17,14 @@ from harness.commands.base import _progress_printer, cli
 @click.option("--layers", default=20, show_default=True, type=int)
 @click.option("--channels", default=36, show_default=True, type=int)
 @click.option("--auxiliary/--no-auxiliary", default=True, show_default=True)
-@click.option("--auxiliary-weight", default=0.4, show_default=True, type=float)
+@click.option("--auxiliary-weight", default=0.4, show_default=True, type=FINITE)
 @click.option("--cutout", default=16, show_default=True, type=int, help="Cutout square side (0: none).")
-@click.option("--drop-path-prob", default=0.2, show_default=True, type=float)
+@click.option("--drop-path-prob", default=0.2, show_default=True, type=FINITE)
 @click.option("--epochs", default=600, show_default=True, type=int)
 @click.option("--batch-size", default=96, show_default=True, type=int)
-@click.option("--lr", default=0.025, show_default=True, type=float)
-@click.option("--weight-decay", default=3e-4, show_default=True, type=float)
-@click.option("--grad-clip", default=5.0, show_default=True, type=float)
+@click.option("--lr", default=0.025, show_default=True, type=FINITE)
+@click.option("--weight-decay", default=3e-4, show_default=True, type=FINITE)
+@click.option("--grad-clip", default=5.0, show_default=True, type=FINITE)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--subset", default=None, type=int, help="Use only this many images per split.")
 @click.option("--device", default="cpu", show_default=True)

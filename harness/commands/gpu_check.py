@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from harness.commands.base import cli
+from harness.commands.base import FINITE, cli
 from search_spaces.errors import ConfigError
 
 
@@ -15,7 +15,7 @@ from search_spaces.errors import ConfigError
 @click.option("--tiny", is_flag=True, help="Tiny sizes: the same stages in seconds (a CPU rehearsal).")
 @click.option("--stages", default=",".join(("env", "tests", "bench", "options", "epoch")), show_default=True,
               help="Comma-separated stages to run (rerun only the failed ones).")
-@click.option("--limit-scale", default=1.0, show_default=True, type=float,
+@click.option("--limit-scale", default=1.0, show_default=True, type=FINITE,
               help="Multiply every stage's time limit (e.g. 5 for a --tiny run on a slow CPU).")
 @click.option("--flops", is_flag=True, help="Only print the FLOPs of one step of each bench case (here, no GPU).")
 def gpu_check_cmd(device: str, out: str, tiny: bool, stages: str, limit_scale: float, flops: bool) -> None:

@@ -9,7 +9,7 @@ from typing import TextIO
 
 import click
 
-from harness.commands.base import cli
+from harness.commands.base import FINITE, cli
 
 
 class Progress:
@@ -78,8 +78,8 @@ def _hms(s: float) -> str:
 @click.option("--jobs", default=None, type=int, help="Parallel runs (local backend). [default: one per GPU, else 1]")
 @click.option("--backend", default="local", show_default=True, type=click.Choice(["local", "ray"]))
 @click.option("--address", default=None, help="Ray cluster address (default: start a local Ray).")
-@click.option("--gpus-per-run", default=None, type=float, help="Ray: GPUs per run. [default: 1 if the cluster has GPUs]")
-@click.option("--cpus-per-run", default=1.0, show_default=True, type=float, help="Ray: CPUs per run.")
+@click.option("--gpus-per-run", default=None, type=FINITE, help="Ray: GPUs per run. [default: 1 if the cluster has GPUs]")
+@click.option("--cpus-per-run", default=1.0, show_default=True, type=FINITE, help="Ray: CPUs per run.")
 @click.option("--device", default=None, help="Override every run's device (cpu, cuda, auto).")
 @click.option("--out", default="results/runs", show_default=True, type=click.Path(file_okay=False))
 @click.option("--skip-failed", is_flag=True, help="Leave runs whose last attempt failed (default: retry them).")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from harness.commands.base import cli
+from harness.commands.base import FINITE, cli
 from search_spaces.errors import ConfigError
 
 
@@ -16,7 +16,7 @@ from search_spaces.errors import ConfigError
 @click.option("--epochs", default=10, show_default=True, type=int)
 @click.option("--eval-epochs", default="3,6", show_default=True, help="Intermediate epochs to record, comma-separated.")
 @click.option("--batch-size", default=128, show_default=True, type=int)
-@click.option("--lr", default=0.1, show_default=True, type=float)
+@click.option("--lr", default=0.1, show_default=True, type=FINITE)
 @click.option("--channels", default=None, type=int)
 @click.option("--depth", default=None, type=int)
 @click.option("--subset", default=None, type=int, help="Use only this many images per split.")

@@ -1,4 +1,7 @@
-"""Published numbers kept as data (method, benchmark, dataset, split, value, source, table, protocol)."""
+"""Published numbers kept as data (method, benchmark, dataset, split, value, source, table, protocol).
+
+Imports no other harness room.
+"""
 
 from __future__ import annotations
 
