@@ -316,9 +316,26 @@ def _alive(pid: int) -> bool:
     return not (stat.exists() and stat.read_text().split()[2] == "Z")
 
 
+def _kill_parent(proc: subprocess.Popen, wait: float = 60) -> tuple[list[int], list[int]]:
+    """SIGKILL ``proc``; its workers (children and grandchildren), and those still alive after ``wait`` s
+    (which are then killed, so the test leaves nothing running)."""
+    import signal
+    import time
+
+    workers = [w for c in _children(proc.pid) for w in [c, *_children(c)]]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + wait
+    while time.time() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.5)
+    left = [w for w in workers if _alive(w)]
+    for w in left:
+        os.kill(w, signal.SIGKILL)
+    return workers, left
+
+
 @pytest.mark.skipif(shutil.which("pgrep") is None, reason="needs pgrep to find the worker processes")
 def test_workers_exit_when_the_sweep_is_killed(tmp_path):
-    import signal
     import time
 
     plan = _plan(tmp_path, 500)  # runs far longer than the test waits
@@ -335,22 +352,13 @@ def test_workers_exit_when_the_sweep_is_killed(tmp_path):
     else:
         proc.kill()
         pytest.fail("the sweep's workers did not start")
-    workers = [w for c in _children(proc.pid) for w in [c, *_children(c)]]
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    deadline = time.time() + 60
-    while time.time() < deadline and any(_alive(w) for w in workers):
-        time.sleep(0.5)
-    left = [w for w in workers if _alive(w)]
-    for w in left:
-        os.kill(w, signal.SIGKILL)
-    assert not left, f"workers still running after their sweep died: {left}"
+    workers, left = _kill_parent(proc)
+    assert workers and not left, f"workers still running after their sweep died: {left}"
     assert not list(out.glob("*/final.json"))  # stopped, not finished: the runs resume with the next sweep
 
 
 @pytest.mark.skipif(shutil.which("pgrep") is None, reason="needs pgrep to find the worker processes")
 def test_tabulate_workers_exit_when_tabulate_is_killed(tmp_path):
-    import signal
     import time
 
     out = tmp_path / "t"
@@ -364,15 +372,7 @@ def test_tabulate_workers_exit_when_tabulate_is_killed(tmp_path):
                    if "harness" not in Path(f"/proc/{w}/cmdline").read_text(errors="ignore")] if _alive(proc.pid) else []
         time.sleep(0.5)
     time.sleep(5)  # the workers are inside their first network's epochs
-    workers = [w for c in _children(proc.pid) for w in [c, *_children(c)]]
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    deadline = time.time() + 60
-    while time.time() < deadline and any(_alive(w) for w in workers):
-        time.sleep(0.5)
-    left = [w for w in workers if _alive(w)]
-    for w in left:
-        os.kill(w, signal.SIGKILL)
+    workers, left = _kill_parent(proc)
     assert workers and not left, f"workers still running after tabulate died: {left}"
 
 
