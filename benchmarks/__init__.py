@@ -15,15 +15,18 @@ from benchmarks.table import MetricKey, Table, cache_root
 from search_spaces.errors import BenchmarkError
 from search_spaces.registry import Registry
 
-#: name -> (loader, space name, one-line description)
-BENCHMARKS: Registry[tuple[Callable[[Path | None], Benchmark], str, str]] = Registry("benchmark")
+#: Modules whose import registers the built-in benchmarks.
+_BUILTIN: list[str] = ["benchmarks.tables", "benchmarks.nb201", "benchmarks.nb1shot1"]
+#: name -> (loader, space name, one-line description); plug-ins register with ``register_benchmark``
+BENCHMARKS: Registry[tuple[Callable[[Path | None], Benchmark], str, str]] = Registry(
+    "benchmark", _BUILTIN, "nas_harness.benchmarks")
 
 
 def register_benchmark(name: str, space: str, description: str):
     """Decorator registering ``loader(file) -> Benchmark`` under ``name``."""
 
     def deco(loader: Callable[[Path | None], Benchmark]):
-        BENCHMARKS.register(name, (loader, space, description))
+        BENCHMARKS.register(name, (loader, space, description), source=loader.__module__)
         return loader
 
     return deco
@@ -31,7 +34,6 @@ def register_benchmark(name: str, space: str, description: str):
 
 def load_benchmark(name: str, file: str | Path | None = None) -> Benchmark:
     """Load benchmark ``name`` from ``file`` (official raw file, or None for a shipped table)."""
-    _load_builtin()
     loader, _, _ = BENCHMARKS.get(name)
     if file is None:
         return loader(None)
@@ -44,23 +46,7 @@ def load_benchmark(name: str, file: str | Path | None = None) -> Benchmark:
 
 def list_benchmarks() -> list[tuple[str, str, str]]:
     """``(name, space, description)`` of every registered benchmark."""
-    _load_builtin()
     return [(n, *BENCHMARKS.get(n)[1:]) for n in BENCHMARKS.names()]
-
-
-_loaded = False
-_BUILTIN: list[str] = ["benchmarks.tables", "benchmarks.nb201", "benchmarks.nb1shot1"]
-
-
-def _load_builtin() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    import importlib
-
-    for mod in _BUILTIN:
-        importlib.import_module(mod)
 
 
 __all__ = ["BENCHMARKS", "Benchmark", "MetricKey", "Optimum", "TabularBenchmark", "Table",

@@ -11,13 +11,18 @@ import sys
 
 import click
 
-from harness.commands.base import _expand_variadic, _progress_printer, cli  # noqa: F401 (importable here)
+from harness.commands.base import _expand_variadic, cli, split_plugins
 from search_spaces.errors import UserError
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: runs the CLI and turns user errors into exit status 2."""
-    args = _expand_variadic(list(sys.argv[1:] if argv is None else argv))
+    args, plugins = split_plugins(_expand_variadic(list(sys.argv[1:] if argv is None else argv)))
     try:
+        from search_spaces.registry import add_plugins
+
+        # before any output: a broken plug-in is one line; HARNESS_PLUGINS gets --plugin's modules,
+        # so worker processes (joblib, Ray) load the same
+        add_plugins(plugins)
         cli.main(args=args, prog_name="harness", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

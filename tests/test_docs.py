@@ -21,7 +21,8 @@ def test_extending_example_runs(tmp_path):
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert out.returncode == 0, out.stderr[-2000:]
     lines = out.stdout.strip().splitlines()
-    assert [ln.split()[:2] for ln in lines] == [["darts", "finished"], ["temp-darts", "finished"]]
+    assert [ln.split()[:2] for ln in lines] == [["darts", "finished"], ["gdas", "finished"],
+                                                 ["temp-darts", "finished"]]
 
 
 def test_readme_is_a_users_page():

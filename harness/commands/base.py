@@ -38,15 +38,56 @@ def _expand_variadic(argv: list[str]) -> list[str]:
     return out
 
 
+#: Output settings of this invocation (the group's -q / -v / --log-file).
+OUTPUT: dict[str, Any] = {"quiet": False, "verbose": False, "log_file": None}
+
+
 def _progress_printer():
-    if sys.stderr.isatty():
-        return lambda line: click.echo(line, err=True)
-    return None
+    """Where progress lines go: stderr (flushed, on a terminal or not) and the log file; None under -q."""
+    log = OUTPUT["log_file"]
+    if OUTPUT["quiet"] and not log:
+        return None
+
+    def emit(line: str) -> None:
+        if not OUTPUT["quiet"]:
+            click.echo(line, err=True)
+            sys.stderr.flush()  # one line per epoch reaches nohup / SLURM logs / `| tee` at once
+        if log:
+            with open(log, "a") as f:
+                f.write(line + "\n")
+
+    return emit
+
+
+def split_plugins(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``(argv without --plugin options, their modules)``: ``--plugin M`` may stand anywhere."""
+    rest, mods, i = [], [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--plugin" and i + 1 < len(argv):
+            mods.append(argv[i + 1])
+            i += 2
+            continue
+        if a.startswith("--plugin="):
+            mods.append(a.split("=", 1)[1])
+        else:
+            rest.append(a)
+        i += 1
+    return rest, mods
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def cli() -> None:
+@click.version_option(package_name="nas-harness", prog_name="harness")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines (errors and results still print).")
+@click.option("-v", "--verbose", is_flag=True, help="Also say which protocol preset each run resolves to.")
+@click.option("--log-file", type=click.Path(dir_okay=False), default=None,
+              help="Append every progress line to this file as well.")
+@click.option("--plugin", "plugin", metavar="MODULE", default=None,
+              help="Import MODULE (a name or a .py file) to register optimizers, spaces or benchmarks; "
+                   "may stand anywhere and repeat; also HARNESS_PLUGINS=mod1,mod2.")
+def cli(quiet: bool, verbose: bool, log_file: str | None, plugin: str | None) -> None:
     """Evaluation harness for weight-sharing NAS, with tabular ground truth."""
+    OUTPUT.update(quiet=quiet, verbose=verbose, log_file=log_file)
 
 
 class FiniteFloat(click.ParamType):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from harness.commands.base import _progress_printer, cli
+from harness.commands.base import OUTPUT, _progress_printer, cli
 from harness.run.config import RunConfig
 from search_spaces.errors import ConfigError
 
@@ -94,6 +94,11 @@ def run_cmd(space, optimizers, dataset, data_dir, benchmark, benchmark_file, ben
                             eigen_every=eigen_every, precision=precision, channels_last=channels_last,
                             compile=compile_mode, batch_seeds=batch_seeds)
             runs.append(SearchRun(cfg, out, progress=_progress_printer()))
+            if OUTPUT["verbose"]:
+                proto = cfg.resolved_protocol()
+                click.echo(f"{cfg.run_id()}: preset {proto.preset}, {len(proto.overrides)} override(s) "
+                           f"{sorted(proto.overrides) if proto.overrides else ''} "
+                           f"(harness protocol {cfg.space} {name} prints every value and source)", err=True)
     groups = [[r for r in runs if r.config.optimizer == name] for name in optimizers] if batch_seeds \
         else [[r] for r in runs]
     if batch_seeds:

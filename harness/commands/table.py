@@ -36,9 +36,13 @@ def table_cmd(runs, fmt, metric, epoch, decimals, references, references_file, a
     from search_spaces.errors import UserError
 
     cfg = TableConfig(metric=metric, epoch=parse_epoch(epoch), decimals=decimals)
-    frame = load_frame(runs)
+    dropped: list[tuple[str, str]] = []
+    frame = load_frame(runs, dropped)
     if frame["run_id"].nunique() == 0:
-        raise UserError(f"no runs (folders with config.json) under {', '.join(runs)}")
+        raise UserError(f"no readable runs under {', '.join(runs)}" + (f" ({len(dropped)} left out, "
+                        f"first: {dropped[0][1]})" if dropped else " (folders with config.json)"))
+    for _, why in dropped:
+        click.echo(f"left out: {why}", err=True)
     if dataframe:
         click.echo(f"long-format frame ({len(frame)} rows): {save_parquet(frame, dataframe)}", err=True)
     cells = cell_stats(frame, cfg)

@@ -1,8 +1,8 @@
 """Search optimizers, one file each, registered in ``OPTIMIZERS``.
 
 ``create_optimizer(name, space, supernet, overrides, epochs=, steps_per_epoch=, seed=)``
-builds one; ``list_optimizers()`` names them. Later modules register more by
-importing ``register_optimizer`` and adding themselves to ``_BUILTIN``.
+builds one; ``list_optimizers()`` names them. Plug-ins register more with
+``register_optimizer`` (see ``search_spaces.registry`` for how they are found).
 May import ``metrics`` and ``data`` (and ``search_spaces``).
 """
 
@@ -12,7 +12,23 @@ from typing import Any
 
 from search_spaces.registry import Registry
 
-OPTIMIZERS: Registry[type] = Registry("optimizer")
+#: Modules whose import registers the built-in optimizers.
+_BUILTIN: list[str] = ["harness.optimizers.darts", "harness.optimizers.gdas", "harness.optimizers.rsws",
+                       "harness.optimizers.sdarts", "harness.optimizers.snas", "harness.optimizers.snas_bilevel",
+                       "harness.optimizers.drnas",
+                       "harness.optimizers.enas", "harness.optimizers.setn", "harness.optimizers.pcdarts",
+                       "harness.optimizers.balenas", "harness.optimizers.vimnas", "harness.optimizers.oneshot",
+                       "harness.optimizers.nsa", "harness.optimizers.robust_darts"]
+
+
+def _adopt(name: str, obj: Any) -> None:
+    # an entry point naming an optimizer class that did not register itself
+    if isinstance(obj, type):
+        obj.name = name
+        OPTIMIZERS.register(name, obj)
+
+
+OPTIMIZERS: Registry[type] = Registry("optimizer", _BUILTIN, "nas_harness.optimizers", _adopt)
 
 
 def register_optimizer(name: str):
@@ -26,12 +42,12 @@ def register_optimizer(name: str):
 
 
 def get_optimizer_class(name: str) -> type:
-    _load_builtin()
+    """The optimizer class registered as ``name`` (built-in or plug-in)."""
     return OPTIMIZERS.get(name)
 
 
 def list_optimizers() -> list[str]:
-    _load_builtin()
+    """Names of every registered optimizer."""
     return OPTIMIZERS.names()
 
 
@@ -54,23 +70,3 @@ def create_optimizer(name: str, space, supernet, overrides: dict[str, Any] | Non
     cls = get_optimizer_class(name)
     return cls(space, supernet, make_config(name, overrides), epochs=epochs,
                steps_per_epoch=steps_per_epoch, seed=seed)
-
-
-_loaded = False
-_BUILTIN: list[str] = ["harness.optimizers.darts", "harness.optimizers.gdas", "harness.optimizers.rsws",
-                       "harness.optimizers.sdarts", "harness.optimizers.snas", "harness.optimizers.snas_bilevel",
-                       "harness.optimizers.drnas",
-                       "harness.optimizers.enas", "harness.optimizers.setn", "harness.optimizers.pcdarts",
-                       "harness.optimizers.balenas", "harness.optimizers.vimnas", "harness.optimizers.oneshot",
-                       "harness.optimizers.nsa", "harness.optimizers.robust_darts"]
-
-
-def _load_builtin() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    import importlib
-
-    for mod in _BUILTIN:
-        importlib.import_module(mod)

@@ -205,10 +205,6 @@ class Balenas(SearchOptimizer):
         return {k: v / n for k, v in total.items()}, loss_sum / n, logits_v
 
     # -- protocol ---------------------------------------------------------
-    def on_epoch_start(self, epoch: int) -> None:
-        super().on_epoch_start(epoch)
-        self.weights.set_epoch(epoch, self.epochs)
-
     def step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:
         grads, loss_v, logits_v = self.arch_gradient(train, valid)
         self.vadam.step(grads)

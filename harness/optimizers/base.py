@@ -176,8 +176,13 @@ class SearchOptimizer(ABC):
         """One search step; returns 0-d tensors (``train_loss``, ``train_correct``, ...)."""
 
     def on_epoch_start(self, epoch: int) -> None:
-        """Called before the first step of ``epoch`` (0-based)."""
+        """Called before the first step of ``epoch`` (0-based); sets the weights' learning rate for it.
+
+        The base class advances the schedule itself, so a subclass that forgets to cannot silently
+        train at the initial rate (a subclass with its own schedule sets it after calling this).
+        """
         self.epoch = epoch
+        self.weights.set_epoch(epoch, self.epochs)
 
     def on_epoch_end(self, epoch: int) -> dict[str, float]:
         """Called after the last step of ``epoch``; returns extra trajectory columns."""
@@ -228,7 +233,8 @@ class SearchOptimizer(ABC):
         self.load_extra_state(state["extra"])
 
     def extra_state(self) -> dict[str, Any]:
-        """Subclass state (architecture parameters, their optimizer, ...)."""
+        """Subclass state (architecture parameters, their optimizer, ...): what resume needs to continue
+        bit-identically. Tensors and plain containers only (the checkpoint loads weights-only)."""
         return {}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
@@ -259,3 +265,32 @@ class SearchOptimizer(ABC):
         from harness.optimizers.parts.candidates import score_candidates
 
         return score_candidates(self, archs, batches, per_candidate=per_candidate)
+
+
+#: Attributes ``SearchOptimizer.__init__`` sets (and ``state_dict`` covers or rebuilds).
+_BASE_ATTRS = {"space", "supernet", "config", "epochs", "steps_per_epoch", "seed", "device", "dtype", "epoch",
+               "weights", "generator", "rng", "valid_stream"}
+_STATEFUL = (torch.Tensor, nn.Module, torch.optim.Optimizer, np.random.Generator, torch.Generator)
+
+
+def check_step_output(opt: SearchOptimizer, out: Any) -> None:
+    """``step()``'s return on a run's first step: a dict of tensors with the training sums the runner reads."""
+    need = ("train_loss", "train_correct", "train_count")
+    if not isinstance(out, dict) or any(k not in out for k in need) or \
+            not all(isinstance(v, torch.Tensor) for v in out.values()):
+        got = sorted(out) if isinstance(out, dict) else type(out).__name__
+        raise ConfigError(f"{type(opt).__name__}.step() must return a dict of 0-d tensors with {', '.join(need)} "
+                          f"(self.metrics('train', logits, y, loss) makes them); got {got}")
+
+
+def undeclared_state(opt: SearchOptimizer) -> list[str]:
+    """Attributes holding state (tensors, modules, optimizers, generators) of an optimizer that keeps the
+    base ``extra_state``: a resume would silently restart them."""
+    if type(opt).extra_state is not SearchOptimizer.extra_state:
+        return []
+    out = []
+    for k, v in vars(opt).items():
+        items = v.values() if isinstance(v, dict) else v if isinstance(v, (list, tuple)) else [v]
+        if k not in _BASE_ATTRS and any(isinstance(x, _STATEFUL) for x in items):
+            out.append(k)
+    return sorted(out)

@@ -73,10 +73,6 @@ class ArchOptimizer(SearchOptimizer):
         self.alpha = ArchParameters(self.space, c.init_std, self.generator, self.device)
         self.adam = make_adam(self.alpha, c.arch_lr, tuple(c.arch_betas), c.arch_weight_decay)
 
-    def on_epoch_start(self, epoch: int) -> None:
-        super().on_epoch_start(epoch)
-        self.weights.set_epoch(epoch, self.epochs)
-
     def mix(self, alpha: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Mixing weights from logits (softmax per row); subclasses may override."""
         return {k: torch.softmax(v, dim=-1) for k, v in alpha.items()}

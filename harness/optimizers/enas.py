@@ -91,10 +91,6 @@ class Enas(SearchOptimizer):
         self.picked: Architecture | None = None
         self._last_valid: Batch | None = None
 
-    def on_epoch_start(self, epoch: int) -> None:
-        super().on_epoch_start(epoch)
-        self.weights.set_epoch(epoch, self.epochs)
-
     def _arch(self, choices: dict[str, list[int]]) -> tuple[dict[str, torch.Tensor], dict[str, list[int]]]:
         w = {g.name: F.one_hot(torch.tensor(choices[g.name], device=self.device), g.shape[1]).to(self.dtype)
              for g in self.space.param_groups}

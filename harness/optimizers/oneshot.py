@@ -219,10 +219,6 @@ class OneShot(SearchOptimizer):
         self.picked: Architecture = self.space.sample(self.rng)
         self.rate = 0.0
 
-    def on_epoch_start(self, epoch: int) -> None:
-        super().on_epoch_start(epoch)
-        self.weights.set_epoch(epoch, self.epochs)
-
     def on_epoch_end(self, epoch: int) -> dict[str, float]:
         return {"path_dropout_rate": self.rate}
 

@@ -46,10 +46,6 @@ class RandomSearchWS(SearchOptimizer):
         super().__init__(*args, **kw)
         self.picked: Architecture = self.space.sample(self.rng)
 
-    def on_epoch_start(self, epoch: int) -> None:
-        super().on_epoch_start(epoch)
-        self.weights.set_epoch(epoch, self.epochs)
-
     def _weights_of(self, arch: Architecture) -> tuple[dict[str, torch.Tensor], dict[str, list[int]]]:
         # indices from the host-side one-hot: no device->host copy inside the step
         w = {k: v.to(self.device) for k, v in self.space.one_hot(arch).items()}

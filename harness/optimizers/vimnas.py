@@ -162,10 +162,6 @@ class VimNas(SearchOptimizer):
         return {k: m + xi[k] for k, m in self.latent().items()}
 
     # -- protocol ---------------------------------------------------------
-    def on_epoch_start(self, epoch: int) -> None:
-        super().on_epoch_start(epoch)
-        self.weights.set_epoch(epoch, self.epochs)
-
     def step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:
         xi = self.draw_noise()
         a = self.sample_weights(xi)

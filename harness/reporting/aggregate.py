@@ -131,7 +131,7 @@ def flatten_config(run: dict, prefix: str = "config.") -> dict:
     return out
 
 
-def load_frame(paths: Iterable[str | Path]) -> pd.DataFrame:
+def load_frame(paths: Iterable[str | Path], dropped: list[tuple[str, str]] | None = None) -> pd.DataFrame:
     """Every run under ``paths`` as one long data frame: one row per (run, epoch, quantity).
 
     ``quantity`` is a numeric trajectory column (``gt_test_acc``, ``test_regret``,
@@ -140,6 +140,8 @@ def load_frame(paths: Iterable[str | Path]) -> pd.DataFrame:
     Run columns (``RUN_COLUMNS``) and the run config flattened into ``config.*``
     columns repeat on every row, so any grouping is a plain ``groupby``. Runs
     without a trajectory keep one row with a null quantity, so they are counted.
+    A run whose ``trajectory.csv`` is damaged is left out and, when ``dropped`` is
+    given, listed there as ``(run folder, reason)``; without it the damage is an error.
     """
     parts = []
     for d in find_run_dirs(paths):
@@ -152,7 +154,13 @@ def load_frame(paths: Iterable[str | Path]) -> pd.DataFrame:
                 "seed": run.get("seed"), "benchmark": run.get("benchmark"),
                 "dataset": run.get("benchmark_dataset") or run.get("dataset"), "status": status,
                 "reason": final.get("reason"), **flatten_config(run)}
-        t = read_trajectory(d / "trajectory.csv")
+        try:
+            t = read_trajectory(d / "trajectory.csv")
+        except UserError as e:
+            if dropped is None:
+                raise
+            dropped.append((str(d), str(e)))
+            continue
         if len(t):
             ids = [c for c in ("epoch", "wall_seconds", "arch") if c in t]
             vals = [c for c in t.columns if c not in ids and pd.api.types.is_numeric_dtype(t[c])]

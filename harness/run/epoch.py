@@ -68,5 +68,13 @@ def progress_line(c: RunConfig, epoch: int, row: dict[str, Any]) -> str:
     """One progress line per epoch."""
     reg = row.get("test_regret")
     reg_s = f"regret {reg:6.2f}" if isinstance(reg, float) and math.isfinite(reg) else "regret   n/a"
-    return (f"[{c.optimizer} seed {c.seed}] epoch {epoch + 1:3d}/{c.epochs}  "
-            f"train {row['train_acc']:5.1f}%  valid {row['valid_acc']:5.1f}%  {reg_s}  {row['arch']}")
+    done, wall = epoch + 1, float(row.get("wall_seconds") or 0.0)
+    eta = wall / done * max(c.epochs - done, 0)
+    return (f"[{c.optimizer} seed {c.seed}] epoch {done:3d}/{c.epochs}  "
+            f"train {row['train_acc']:5.1f}%  valid {row['valid_acc']:5.1f}%  {reg_s}  "
+            f"elapsed {_hms(wall)}  ETA {_hms(eta)}  {row['arch']}")
+
+
+def _hms(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"

@@ -21,6 +21,7 @@ import math
 import platform
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from harness.run.epoch import LiveRun, compile_supernet, divergence, progress_li
 from harness.run.lock import RunLock
 from harness.run.orphans import ParentDied
 from harness.optimizers import create_optimizer, get_optimizer_class, make_config
+from harness.optimizers.base import check_step_output, undeclared_state
 from harness.optimizers.parts.candidates import SelectionBatches
 from search_spaces import get_space
 from search_spaces.errors import ConfigError, UserError
@@ -128,10 +130,12 @@ class SearchRun:
             opt.on_epoch_start(epoch)
             set_cutout((train_s, valid_s), c.cutout_length, c.cutout_prob_at(opt.search_epoch))
             sums: dict[str, torch.Tensor] = {}
-            for _ in range(live.steps):
+            for i in range(live.steps):
                 with step_precision(self.device, c.precision):
                     # an optimizer whose steps see no validation batch (ENAS) gets none drawn for it
                     out = opt.step(train_s.next(), valid_s.next() if opt.uses_step_valid else None)
+                if i == 0 and epoch == live.start:
+                    check_step_output(opt, out)  # a plug-in's wrong keys: one line, not a "diverged" run
                 for k, v in out.items():
                     sums[k] = sums[k] + v.detach() if k in sums else v.detach().clone()
             row = self.end_epoch(live, epoch, sums, time.perf_counter() - t0)
@@ -220,6 +224,11 @@ class SearchRun:
 
     def checkpoint_state(self, live: LiveRun, epoch: int) -> dict[str, Any]:
         """What ``checkpoint.pt`` holds after ``epoch``."""
+        undeclared = undeclared_state(live.opt) if epoch == live.start else []
+        if undeclared:
+            warnings.warn(f"{type(live.opt).__name__} holds state in {', '.join(undeclared)} but does not define "
+                          "extra_state/load_extra_state: a resumed run would restart it (not bit-identical)",
+                          stacklevel=2)
         return {"optimizer": live.opt.state_dict(), "train_stream": live.train_s.state_dict(),
                 "valid_stream": live.valid_s.state_dict(), "select_stream": live.select_s.state_dict(),
                 "torch_rng": torch.get_rng_state(),

@@ -368,7 +368,14 @@ def _run_ray(todo: list[RunConfig], sc: SweepConfig, _jobs: int, _gpus: int,
 
     started = not ray.is_initialized()
     if started:
-        ray.init(address=sc.address, **init_kwargs)
+        from search_spaces.registry import PLUGINS_ENV
+
+        kw = dict(init_kwargs)
+        if os.environ.get(PLUGINS_ENV) and "runtime_env" not in kw:
+            # plug-ins load in every worker: they read the same list (a cluster's workers need the
+            # modules installed or the files on shared storage)
+            kw["runtime_env"] = {"env_vars": {PLUGINS_ENV: os.environ[PLUGINS_ENV]}}
+        ray.init(address=sc.address, **kw)
     try:
         if not todo:
             return
