@@ -82,7 +82,7 @@ def test_fifo_and_device_files_are_refused_quickly(tmp_path):
     os.mkfifo(fifo)
     arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
     for f in (fifo, Path("/dev/zero")):
-        err = fails_in_subprocess(["query", "--benchmark", "nb201", "--file", str(f), "--arch", arch,
+        err = fails_in_subprocess(["query", "--benchmark", "nb201", "--benchmark-file", str(f), "--arch", arch,
                                    "--dataset", "cifar10", "--split", "test"], tmp_path, timeout=30)
         assert "not a regular file" in err
 
@@ -102,8 +102,8 @@ def _query(d: Path) -> list[str]:
     from search_spaces import get_space
 
     arch = get_space("s5").to_str(next(iter(get_space("s5").enumerate())))
-    return ["query", "--benchmark", "table", "--file", str(d), "--arch", arch, "--dataset", "digits",
-            "--split", "test", "--epochs", "10"]
+    return ["query", "--benchmark", "table", "--benchmark-file", str(d), "--arch", arch, "--dataset", "digits",
+            "--split", "test", "--benchmark-epochs", "10"]
 
 
 @pytest.mark.parametrize("meta", [[], {"space": "s5"}, "not json {"])
@@ -132,7 +132,7 @@ def test_table_npz_with_objects_or_wrong_shapes(tmp_path, capsys):
 
 def test_cache_pointing_at_a_file(tmp_path):
     (tmp_path / "cachefile").write_text("x")
-    err = fails_in_subprocess(["query", "--benchmark", "nb201", "--file", str(ROOT.parent / "shared/data/nb201"),
+    err = fails_in_subprocess(["query", "--benchmark", "nb201", "--benchmark-file", str(ROOT.parent / "shared/data/nb201"),
                                "--arch", "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", "--dataset", "cifar10",
                                "--split", "test"], tmp_path, env={"HARNESS_CACHE": str(tmp_path / "cachefile")})
     assert "HARNESS_CACHE" in err

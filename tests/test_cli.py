@@ -33,6 +33,13 @@ def test_query_json(shared_data):
     d = json.loads(r.stdout)
     assert d["value"] == pytest.approx(54.2967, abs=1e-3) and d["index"] == 1835
     assert d["optimum"] == pytest.approx(94.3733, abs=1e-3)
+    # the old spellings still work for one release, each with a deprecation line
+    assert "--file is deprecated" in r.stderr and "--epochs is deprecated" in r.stderr
+    # the new vocabulary, an index for the architecture and NB-201's own names resolve to the same value
+    r = harness("query", "--benchmark", "nb201", "--benchmark-file", str(shared_data / "nb201"), "--arch", "1835",
+                "--dataset", "cifar10", "--split", "ori-test", "--benchmark-epochs", "200")
+    assert r.returncode == 0 and json.loads(r.stdout)["value"] == pytest.approx(54.2967, abs=1e-3)
+    assert "cifar10 / test here" in r.stderr
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -44,7 +51,7 @@ def test_query_json(shared_data):
     (["run", "--set", "arch_lrr=1"], "unknown keys ['arch_lrr']"),
     (["query", "--benchmark", "s5-digits", "--arch", "|bad|", "--dataset", "digits", "--split", "test"],
      "malformed S5 architecture string"),
-    (["query", "--benchmark", "nb201", "--file", "/no/such.pth", "--arch", ALL_SKIP, "--dataset", "cifar10",
+    (["query", "--benchmark", "nb201", "--benchmark-file", "/no/such.pth", "--arch", ALL_SKIP, "--dataset", "cifar10",
       "--split", "test"], "does not exist"),
     (["run", "--bogus-option"], "No such option"),
     (["bench", "--only", "nb201/dart"], "unknown bench case(s) ['nb201/dart']"),

@@ -48,3 +48,14 @@ def test_results_take_the_process_umask(tmp_path):
     finally:
         os.umask(old)
     assert oct((tmp_path / "r.json").stat().st_mode & 0o777) == oct(0o664)  # group-readable, as any new file
+
+
+def test_one_option_vocabulary(tmp_path):
+    r = _harness([*RUN, "-o", "runs", "--benchmark-seed", "1", "--epochs", "1"], tmp_path)
+    assert r.returncode == 0, r.stderr[-1500:]
+    (cfg,) = (tmp_path / "runs").glob("*/config.json")
+    assert '"benchmark_seed": "1"' in cfg.read_text()
+    r = _harness(["table", "runs", "-o", "t.md"], tmp_path)
+    assert r.returncode == 0 and (tmp_path / "t.md").is_file()
+    r = _harness(["table", "runs", "--output", "old.md"], tmp_path)  # the old spelling: one more release
+    assert r.returncode == 0 and (tmp_path / "old.md").is_file() and "--output is deprecated" in r.stderr

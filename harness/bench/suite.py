@@ -281,7 +281,9 @@ def run_bench(device: str = "cpu", quick: bool = True, steps: int = 5, warmup: i
     """Every row of the module docstring; ``only`` (``space/optimizer`` names) restricts the
     ``default_vs_eager`` cases, and the other rows run with the case they are measured on
     (``batched_seeds``, ``data``, ``kernels``, ``options``: nb201/darts; ``eigen``: s1/darts)."""
-    dev = torch.device(device)
+    from harness.run.build import resolve_device
+
+    dev = resolve_device(device)
     rows = []
     chosen = select_cases(quick, only)
     for case in chosen:

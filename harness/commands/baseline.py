@@ -20,7 +20,7 @@ def baseline_cmd() -> None:
 @click.option("--select-epochs", default=None, type=int, help="Budget of the validation accuracy used to pick.")
 @click.option("--test-epochs", default=None, type=int, help="Budget of the reported test accuracy.")
 @click.option("--seeds", multiple=True, type=int, help="Seeds (several allowed). [default: 0 1 2]")
-@click.option("--out", default="results/runs", show_default=True)
+@click.option("-o", "--out", default="results/runs", show_default=True)
 def random_cmd(benchmark, benchmark_file, dataset, n, select_epochs, test_epochs, seeds, out) -> None:
     """Sample N architectures, pick the best by ground-truth validation accuracy."""
     from harness.run.baselines import RandomBaselineConfig, run_random_baseline

@@ -8,13 +8,15 @@ from harness.commands.base import cli
 
 
 @cli.command("bench")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto (cuda if available, else cpu), cpu, cuda, cuda:N.")
 @click.option("--quick", is_flag=True, help="Reduced size (C=8, 1 cell per stage, batch 32) for CPUs.")
 @click.option("--steps", default=5, show_default=True, type=int, help="Timed steps per case (median reported).")
-@click.option("--json", "json_out", default="bench.json", show_default=True, help="Where to write the JSON.")
+@click.option("-o", "--out", "json_out", default="bench.json", show_default=True, help="Where to write the JSON.")
+@click.option("--json", "old_json", default=None, hidden=True)
 @click.option("--only", multiple=True, metavar="SPACE/OPTIMIZER",
               help="Run only this case (repeatable), e.g. nb201/darts; rows measured on it come along.")
-def bench_cmd(device: str, quick: bool, steps: int, json_out: str, only: tuple[str, ...]) -> None:
+def bench_cmd(device: str, quick: bool, steps: int, json_out: str, old_json: str | None,
+              only: tuple[str, ...]) -> None:
     """Seconds per search step of the default path and of the eager reference."""
     from harness.bench.suite import run_bench, select_cases
     from harness.run.config import ConfigError
@@ -23,6 +25,9 @@ def bench_cmd(device: str, quick: bool, steps: int, json_out: str, only: tuple[s
         select_cases(quick, only)
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    if old_json is not None:
+        click.echo("warning: --json is deprecated and goes in the next release; use -o/--out", err=True)
+        json_out = old_json
     rows = run_bench(device, quick, steps, out=json_out, only=only)
     click.echo(f"{'space':6s} {'optimizer':10s} {'default s/step':>14s} {'loop s/step':>11s} {'eager s/step':>12s} "
                f"{'speedup':>8s} {'fused':>6s} {'arch-only':>9s} {'epoch est. (s)':>14s}")

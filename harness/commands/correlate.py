@@ -59,8 +59,8 @@ def _gt_options(f: Callable) -> Callable:
         click.option("--benchmark-dataset", default=None),
         click.option("--benchmark-epochs", default=None, type=int),
         click.option("--data-dir", default=None, help="Dataset folder (default: the run's)."),
-        click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto."),
-        click.option("--out", default=None, type=click.Path(file_okay=False), help="Output folder."),
+        click.option("--device", default="auto", show_default=True, help="auto (cuda if available, else cpu), cpu, cuda, cuda:N."),
+        click.option("-o", "--out", default=None, type=click.Path(file_okay=False), help="Output folder."),
     ]
     for o in reversed(opts):
         f = o(f)

@@ -27,7 +27,7 @@ from harness.commands.base import FINITE, _progress_printer, cli
 @click.option("--grad-clip", default=5.0, show_default=True, type=FINITE)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--subset", default=None, type=int, help="Use only this many images per split.")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto (cuda if available, else cpu), cpu, cuda, cuda:N.")
 def evaluate_cmd(source, space, out, dataset, data_dir, layers, channels, auxiliary, auxiliary_weight, cutout,
                  drop_path_prob, epochs, batch_size, lr, weight_decay, grad_clip, seed, subset, device) -> None:
     """Train SOURCE (a finished search-run directory or an architecture string) from scratch and test it.

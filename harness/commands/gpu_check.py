@@ -10,7 +10,7 @@ from search_spaces.errors import ConfigError
 
 @cli.command("gpu-check")
 @click.option("--device", default="cuda", show_default=True, help="cuda, cuda:N (or cpu with --tiny).")
-@click.option("--out", default="gpu-check", show_default=True, type=click.Path(file_okay=False),
+@click.option("-o", "--out", default="gpu-check", show_default=True, type=click.Path(file_okay=False),
               help="Folder for <n>-<stage>.json and summary.json.")
 @click.option("--tiny", is_flag=True, help="Tiny sizes: the same stages in seconds (a CPU rehearsal).")
 @click.option("--stages", default=",".join(("env", "tests", "bench", "options", "epoch")), show_default=True,

@@ -28,7 +28,7 @@ from harness.commands.baseline import baseline_cmd
 @click.option("--benchmark-seed", default="mean", show_default=True,
               help="Seed aggregation of the reported test accuracy: 'mean' or a seed.")
 @click.option("--seeds", multiple=True, type=int, help="Seeds (several allowed). [default: 0 1 2]")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto (cuda if available, else cpu), cpu, cuda, cuda:N.")
 def proxy_cmd(space, proxy_name, n, dataset, data_dir, batch_size, channels, depth, benchmark, benchmark_file,
               benchmark_epochs, benchmark_seed, seeds, device) -> None:
     """Pick the best of N uniformly sampled architectures by a training-free proxy."""
@@ -36,8 +36,10 @@ def proxy_cmd(space, proxy_name, n, dataset, data_dir, batch_size, channels, dep
     from harness.metrics import proxies
     from harness.data import DATASETS, load_dataset, normalize
     from search_spaces import get_space
+    from harness.run.build import resolve_device
     from search_spaces.errors import ConfigError
 
+    device = str(resolve_device(device))
     sp = get_space(space)
     info = DATASETS[dataset] if dataset in DATASETS else None
     batch = None

@@ -38,6 +38,8 @@ def _parse_set(items: tuple[str, ...]) -> dict:
 @click.option("--benchmark-file", default=None, help="Official benchmark file/folder (not needed for shipped tables).")
 @click.option("--benchmark-dataset", default=None, help="Dataset name in the benchmark (default: --dataset).")
 @click.option("--benchmark-epochs", default=None, type=int, help="Ground-truth training budget (default: the table's largest).")
+@click.option("--benchmark-seed", default="mean", show_default=True,
+              help="Seed aggregation of the ground truth: 'mean' over the table's seeds, or one seed.")
 @click.option("--regret", default=None, type=click.Choice(["table", "nb1shot1-reference"]),
               help="Test-regret convention (default: nb1shot1-reference for NB-1Shot1 benchmarks, else table; "
                    "see docs/protocols.md).")
@@ -51,7 +53,7 @@ def _parse_set(items: tuple[str, ...]) -> dict:
 @click.option("--depth", default=None, type=int, help="Cells per stage/stack (default: the space's protocol).")
 @click.option("--track-running-stats", default=None, type=bool, help="Search-BN tracking (default: the space's protocol).")
 @click.option("--subset", default=None, type=int, help="Use only this many images per split.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--device", default="auto", show_default=True, help="auto (cuda if available, else cpu), cpu, cuda, cuda:N.")
 @click.option("--eigen-every", default=0, show_default=True, type=int,
               help="Track the dominant Hessian eigenvalue every N epochs (0: off).")
 @click.option("--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "bf16"]),
@@ -65,11 +67,11 @@ def _parse_set(items: tuple[str, ...]) -> dict:
 @click.option("--set", "overrides", multiple=True,
               help="Override a protocol value KEY=VALUE (JSON value): an optimizer key or select_batch_size / "
                    "select_augment.")
-@click.option("--out", default="results/runs", show_default=True, type=click.Path(file_okay=False))
+@click.option("-o", "--out", default="results/runs", show_default=True, type=click.Path(file_okay=False))
 @click.option("--resume", is_flag=True, help="Continue unfinished runs from their last checkpoint.")
 @click.option("--no-summary", is_flag=True, help="Skip the summary table and plot.")
 def run_cmd(space, optimizers, dataset, data_dir, benchmark, benchmark_file, benchmark_dataset, benchmark_epochs,
-            regret, seeds, epochs, batch_size, preset, channels, depth, track_running_stats, subset, device, eigen_every, precision,
+            benchmark_seed, regret, seeds, epochs, batch_size, preset, channels, depth, track_running_stats, subset, device, eigen_every, precision,
             channels_last, compile_mode, batch_seeds, overrides, out, resume, no_summary) -> None:
     """Run searches (default: DARTS and RS-ws on S5/digits, 3 seeds) and summarise them."""
     from harness.run.runner import SearchRun
@@ -86,7 +88,8 @@ def run_cmd(space, optimizers, dataset, data_dir, benchmark, benchmark_file, ben
     for name in optimizers:
         for seed in seeds:
             cfg = RunConfig(space=space, dataset=dataset, benchmark=benchmark, benchmark_file=benchmark_file,
-                            benchmark_dataset=benchmark_dataset, benchmark_epochs=benchmark_epochs, regret=regret,
+                            benchmark_dataset=benchmark_dataset, benchmark_epochs=benchmark_epochs,
+                            benchmark_seed=benchmark_seed, regret=regret,
                             data_dir=data_dir, optimizer=name, optimizer_config=opt_cfg, seed=seed,
                             epochs=epochs, batch_size=batch_size, protocol=preset, **run_set,
                             channels=channels, depth=depth,

@@ -81,7 +81,7 @@ def _hms(s: float) -> str:
 @click.option("--gpus-per-run", default=None, type=FINITE, help="Ray: GPUs per run. [default: 1 if the cluster has GPUs]")
 @click.option("--cpus-per-run", default=1.0, show_default=True, type=FINITE, help="Ray: CPUs per run.")
 @click.option("--device", default=None, help="Override every run's device (cpu, cuda, auto).")
-@click.option("--out", default="results/runs", show_default=True, type=click.Path(file_okay=False))
+@click.option("-o", "--out", default="results/runs", show_default=True, type=click.Path(file_okay=False))
 @click.option("--skip-failed", is_flag=True, help="Leave runs whose last attempt failed (default: retry them).")
 @click.option("--dry-run", is_flag=True, help="List the runs and their state; execute nothing.")
 @click.option("--allow-failures", is_flag=True, help="Exit 0 even when runs failed (default: exit 3).")

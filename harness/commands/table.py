@@ -23,8 +23,11 @@ from harness.commands.base import cli
               help="Compare each row with a published method name, source (substring) or CSV file.")
 @click.option("--dataframe", default=None, type=click.Path(dir_okay=False),
               help="Also save every run as one long-format parquet file here.")
-@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False), help="Write the table here (default: stdout).")
-def table_cmd(runs, fmt, metric, epoch, decimals, references, references_file, against, dataframe, output) -> None:
+@click.option("-o", "--out", "output", default=None, type=click.Path(dir_okay=False),
+              help="Write the table here (default: stdout).")
+@click.option("--output", "old_output", default=None, type=click.Path(dir_okay=False), hidden=True)
+def table_cmd(runs, fmt, metric, epoch, decimals, references, references_file, against, dataframe, output,
+              old_output) -> None:
     """Table of RUNS (run folders or folders holding them): rows = optimizer (and setting),
     columns = dataset x split, cells = mean ± std over seeds."""
     import pandas as pd
@@ -35,6 +38,9 @@ def table_cmd(runs, fmt, metric, epoch, decimals, references, references_file, a
                                 render_against, render_table, resolve_against)
     from search_spaces.errors import UserError
 
+    if old_output is not None:
+        click.echo("warning: --output is deprecated and goes in the next release; use -o/--out", err=True)
+        output = old_output
     cfg = TableConfig(metric=metric, epoch=parse_epoch(epoch), decimals=decimals)
     dropped: list[tuple[str, str]] = []
     frame = load_frame(runs, dropped)

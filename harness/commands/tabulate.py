@@ -23,7 +23,7 @@ from search_spaces.errors import ConfigError
 @click.option("--sample", default=None, type=int, help="Tabulate N sampled architectures (for large spaces).")
 @click.option("--limit", default=None, help="Only architectures START:STOP of the enumeration (slices, tests).")
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1), help="Parallel worker processes.")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto (cuda if available, else cpu), cpu, cuda, cuda:N.")
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Output table folder.")
 def tabulate_cmd(space, dataset, data_dir, seeds, epochs, eval_epochs, batch_size, lr, channels, depth, subset,
                  sample, limit, jobs, device, out) -> None:

@@ -125,7 +125,9 @@ def train_one(cfg: TabulateConfig, arch_str: str, seed: int, parent_pid: int | N
     torch.set_num_threads(1)
     space = get_space(cfg.space)
     arch = space.from_str(arch_str)
-    dev = torch.device(cfg.device)
+    from harness.run.build import resolve_device
+
+    dev = resolve_device(cfg.device)
     splits = load_dataset(cfg.dataset, cfg.data_dir, dev, subset=cfg.subset)
     net_cfg = space.default_config().with_overrides(channels=cfg.channels, depth=cfg.depth,
                                                     num_classes=splits.num_classes, in_channels=splits.in_channels,
