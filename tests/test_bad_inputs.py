@@ -432,3 +432,19 @@ def test_no_float_option_takes_nan_or_infinity(args, tmp_path, capsys, monkeypat
     monkeypatch.chdir(tmp_path)
     fails(args, capsys, "finite")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_crafted_checkpoint_through_batched_resume(tmp_path, capsys):
+    from harness.run.checkpoint import save_checkpoint
+
+    out, marker = tmp_path / "runs", tmp_path / "pwned"
+    args = ["run", "--optimizer", "darts", "--seeds", "0", "1", "--batch-seeds", "--epochs", "2", "--subset", "64",
+            "--batch-size", "16", "--out", str(out), "--no-summary"]
+    main(args)
+    for d in out.iterdir():
+        if d.is_dir():
+            (d / "final.json").unlink()  # unfinished again, with a crafted checkpoint of a valid checksum
+            save_checkpoint(d / "checkpoint.pt", {"optimizer": _Payload(marker), "epoch": 0})
+    capsys.readouterr()
+    fails([*args, "--resume"], capsys, "weights-only")
+    assert not marker.exists()
