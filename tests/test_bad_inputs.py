@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -275,107 +274,6 @@ def test_disk_full_names_the_file(tmp_path, monkeypatch):
         sio.atomic_write_text(tmp_path / "trajectory.csv", "x")
     assert e.value.errno == errno.ENOSPC and e.value.filename == str(tmp_path / "trajectory.csv")
     assert list(tmp_path.iterdir()) == []  # the temp file is gone too
-
-
-# -- worker processes -----------------------------------------------------------------------------------
-def _plan(tmp_path: Path, epochs: int) -> Path:
-    import yaml
-
-    p = tmp_path / "plan.yaml"
-    p.write_text(yaml.safe_dump({"optimizers": ["darts", "rsws"], "seeds": [0], "epochs": epochs, "subset": 128,
-                                 "batch_size": 16}))
-    return p
-
-
-def test_sweep_workers_give_the_trajectories_of_one_process(tmp_path):
-    # a worker gets the parent's thread count, so its float reductions, and trajectory, are the same
-    plan = _plan(tmp_path, 2)
-    for jobs in (1, 2):
-        r = subprocess.run([sys.executable, "-m", "harness", "sweep", str(plan), "--jobs", str(jobs), "--out",
-                            str(tmp_path / f"j{jobs}")], capture_output=True, text=True, timeout=600,
-                           env={**os.environ, "PYTHONPATH": str(ROOT)})
-        assert r.returncode == 0, r.stderr[-2000:]
-    import pandas as pd
-
-    for d in (tmp_path / "j1").iterdir():
-        one, two = (pd.read_csv(r / d.name / "trajectory.csv").drop(columns="wall_seconds")
-                    for r in (tmp_path / "j1", tmp_path / "j2"))
-        pd.testing.assert_frame_equal(one, two, check_exact=True)
-
-
-def _children(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-    return [int(x) for x in out]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split()[2] == "Z")
-
-
-def _kill_parent(proc: subprocess.Popen, wait: float = 180) -> tuple[list[int], list[int]]:
-    """SIGKILL ``proc``; its workers (children and grandchildren), and those still alive after ``wait`` s
-    (which are then killed, so the test leaves nothing running). A worker stops at its next epoch
-    boundary: seconds on an idle machine, longer on a loaded one, hence the generous wait."""
-    import signal
-    import time
-
-    workers = [w for c in _children(proc.pid) for w in [c, *_children(c)]]
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    deadline = time.time() + wait
-    while time.time() < deadline and any(_alive(w) for w in workers):
-        time.sleep(0.5)
-    left = [w for w in workers if _alive(w)]
-    for w in left:
-        os.kill(w, signal.SIGKILL)
-    return workers, left
-
-
-@pytest.mark.skipif(shutil.which("pgrep") is None, reason="needs pgrep to find the worker processes")
-def test_workers_exit_when_the_sweep_is_killed(tmp_path):
-    import time
-
-    plan = _plan(tmp_path, 500)  # runs far longer than the test waits
-    out = tmp_path / "o"
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "sweep", str(plan), "--jobs", "2", "--out", str(out)],
-                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 240
-    while time.time() < deadline:  # both runs have finished an epoch: the workers are busy
-        rows = [p for p in out.glob("*/trajectory.csv") if p.stat().st_size and len(p.read_text().splitlines()) > 1]
-        if len(rows) == 2:
-            break
-        time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("the sweep's workers did not start")
-    workers, left = _kill_parent(proc)
-    assert workers and not left, f"workers still running after their sweep died: {left}"
-    assert not list(out.glob("*/final.json"))  # stopped, not finished: the runs resume with the next sweep
-
-
-@pytest.mark.skipif(shutil.which("pgrep") is None, reason="needs pgrep to find the worker processes")
-def test_tabulate_workers_exit_when_tabulate_is_killed(tmp_path):
-    import time
-
-    out = tmp_path / "t"
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "tabulate", "--space", "s5", "--dataset", "digits",
-                             "--epochs", "400", "--eval-epochs", "", "--seeds", "0", "--jobs", "2", "-o", str(out)],
-                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline, workers = time.time() + 120, []
-    while time.time() < deadline and len(workers) < 2:
-        workers = [w for c in _children(proc.pid) for w in [c, *_children(c)]
-                   if "harness" not in Path(f"/proc/{w}/cmdline").read_text(errors="ignore")] if _alive(proc.pid) else []
-        time.sleep(0.5)
-    time.sleep(5)  # the workers are inside their first network's epochs
-    workers, left = _kill_parent(proc)
-    assert workers and not left, f"workers still running after tabulate died: {left}"
 
 
 def test_truncated_trajectory_names_the_row(a_run, tmp_path, capsys):

@@ -294,7 +294,7 @@ def test_batch_stream_resume_gives_same_batches():
     torch.save(b.state_dict(), buf)
     buf.seek(0)
     c = _stream(x, y, seed=99)  # the seed must not matter: the state carries the generator
-    c.load_state_dict(torch.load(buf, map_location="cpu", weights_only=False))
+    c.load_state_dict(torch.load(buf, map_location="cpu", weights_only=True))  # as checkpoints load it
     for (xr, yr), (xc, yc) in zip(ref[9:], [c.next() for _ in range(6)]):
         assert torch.equal(xr, xc) and torch.equal(yr, yc)
     with pytest.raises(ConfigError, match="cannot resume"):

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from harness.run.config import RunConfig
-from harness.analysis.correlate import ground_truth_for, pyplot, rank_correlations, to_csv
+from harness.analysis.correlate import ground_truth_for, pyplot, rank_correlations, save_figure, to_csv
 from harness.analysis.oneshot_eval import Trained, evaluate_weights, fixed_batches, train_supernet
 from search_spaces import Architecture, get_space
 from search_spaces.errors import ConfigError, UserError
@@ -306,8 +306,4 @@ def _plot_ensembles(path: Path, by_size: dict[int, list[dict[str, float]]]) -> N
         ax.plot([c["members"] for c in curve], [c["gain"] for c in curve], marker=".", label=f"S = {size}")
     ax.set(xlabel="architectures averaged (softmax)", ylabel="ensemble accuracy gain (% points)",
            title="ensemble gain over mean member accuracy")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, ax, path)

@@ -325,8 +325,13 @@ def run_sweep(configs: Iterable[RunConfig], sc: SweepConfig,
     jobs = sc.jobs or max(1, gpus)
     if on_start:
         on_start(len(todo), jobs)
-    runner = _run_local if sc.backend == "local" else _run_ray
-    for r in runner(todo, sc, jobs, gpus, init_kwargs or {}):
+    if sc.backend == "ray":
+        from harness.run.ray_backend import run_ray
+
+        results_iter = run_ray(todo, sc, init_kwargs or {}, execute_run)
+    else:
+        results_iter = _run_local(todo, sc, jobs, gpus)
+    for r in results_iter:
         if on_result:
             on_result(r)
         results.append(r)
@@ -334,7 +339,7 @@ def run_sweep(configs: Iterable[RunConfig], sc: SweepConfig,
     return sorted(results, key=lambda r: order[r["run_id"]])
 
 
-def _run_local(todo: list[RunConfig], sc: SweepConfig, jobs: int, gpus: int, _kw) -> Iterator[dict[str, Any]]:
+def _run_local(todo: list[RunConfig], sc: SweepConfig, jobs: int, gpus: int) -> Iterator[dict[str, Any]]:
     if not todo:
         return
     if jobs == 1:  # in-process: no worker start-up cost, and tracebacks stay readable
@@ -350,50 +355,6 @@ def _run_local(todo: list[RunConfig], sc: SweepConfig, jobs: int, gpus: int, _kw
                    for c in todo)
 
 
-def ray_available() -> tuple[bool, str]:
-    """Whether ``import ray`` works, and why not."""
-    try:
-        import ray  # noqa: F401
-    except ImportError as e:
-        return False, f"ray is not installed ({e}); install the extra: pip install 'nas-harness[ray]'"
-    return True, ""
-
-
-def _run_ray(todo: list[RunConfig], sc: SweepConfig, _jobs: int, _gpus: int,
-             init_kwargs: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    ok, why = ray_available()
-    if not ok:
-        raise UserError(why)
-    import ray
-
-    started = not ray.is_initialized()
-    if started:
-        from search_spaces.registry import PLUGINS_ENV
-
-        kw = dict(init_kwargs)
-        if os.environ.get(PLUGINS_ENV) and "runtime_env" not in kw:
-            # plug-ins load in every worker: they read the same list (a cluster's workers need the
-            # modules installed or the files on shared storage)
-            kw["runtime_env"] = {"env_vars": {PLUGINS_ENV: os.environ[PLUGINS_ENV]}}
-        ray.init(address=sc.address, **kw)
-    try:
-        if not todo:
-            return
-        gpus = sc.gpus_per_run
-        if gpus is None:  # one GPU per run when the cluster has any
-            gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
-        # Ray sets CUDA_VISIBLE_DEVICES per task, so the run's "cuda" is its own GPU: no slot claiming.
-        task = ray.remote(num_cpus=sc.cpus_per_run, num_gpus=gpus, max_retries=0)(execute_run)
-        out = str(Path(sc.out).resolve())  # workers may start elsewhere; the path must be shared storage
-        pending = [task.remote(c.to_dict(), out, 0) for c in todo]
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            yield ray.get(ready[0])
-    finally:
-        if started:
-            ray.shutdown()
-
-
 def with_device(configs: Iterable[RunConfig], device: str | None) -> list[RunConfig]:
     """Override every config's device (the run id ignores the device)."""
     return [replace(c, device=device) if device else c for c in configs]
@@ -406,6 +367,8 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, int]:
         out[r["status"]] = out.get(r["status"], 0) + 1
     return out
 
+
+from harness.run.ray_backend import ray_available  # noqa: E402 (public here, as before)
 
 __all__ = ["OptimizerEntry", "Plan", "SweepConfig", "execute_run", "ray_available", "run_state",
            "run_sweep", "summarize", "visible_gpus", "with_device"]
