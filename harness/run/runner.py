@@ -272,7 +272,10 @@ class SearchRun:
                 saved = _jsonable(RunConfig.from_dict(saved).to_dict())
             except (UserError, TypeError):
                 pass
-            if saved != _jsonable(self.config.to_dict()):
+            # the device is where a run executes, not what it is (the run id leaves it out too): a run
+            # started with --device cpu may resume under --device auto
+            if {k: v for k, v in saved.items() if k != "device"} != \
+                    {k: v for k, v in _jsonable(self.config.to_dict()).items() if k != "device"}:
                 raise RunExistsError(f"{self.dir} belongs to a different config; choose another --out")
             self._check_same_protocol(written.get("resolved", {}).get("optimizer"))
             if not resume:
