@@ -11,12 +11,13 @@ import sys
 
 import click
 
-from harness.commands.base import _expand_variadic, cli, split_plugins
+from harness.commands.base import _expand_variadic, cli, hoist_global_options, split_plugins
 from search_spaces.errors import UserError
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: runs the CLI and turns user errors into exit status 2."""
-    args, plugins = split_plugins(_expand_variadic(list(sys.argv[1:] if argv is None else argv)))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, plugins = split_plugins(hoist_global_options(_expand_variadic(argv)))
     try:
         from search_spaces.registry import add_plugins
 

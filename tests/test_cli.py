@@ -69,6 +69,12 @@ def test_variadic_options():
     assert _expand_variadic(["run", "--seeds", "0", "1", "2", "--optimizer", "darts", "gdas", "--epochs", "3"]) == [
         "run", "--seeds", "0", "--seeds", "1", "--seeds", "2", "--optimizer", "darts", "--optimizer", "gdas",
         "--epochs", "3"]
+    # one list syntax everywhere: commas or spaces, for repeated and for comma-list options alike
+    assert _expand_variadic(["run", "--seeds", "0,1", "2"]) == ["run", "--seeds", "0", "--seeds", "1", "--seeds", "2"]
+    assert _expand_variadic(["nsa", "--pool-sizes", "5", "20", "100", "--study"]) == \
+        ["nsa", "--pool-sizes", "5,20,100", "--study"]
+    assert _expand_variadic(["correlate", "--r-max", "0,0.1", "0.2"]) == ["correlate", "--r-max", "0,0.1,0.2"]
+    assert _expand_variadic(["tabulate", "--eval-epochs", "", "-o", "t"]) == ["tabulate", "--eval-epochs", "", "-o", "t"]
 
 
 def test_baseline_proxy_reports_ground_truth_with_its_budget():

@@ -37,6 +37,8 @@ def test_progress_lines_off_a_terminal_quiet_and_log_file(tmp_path):
     r = _harness(["-q", "--log-file", "log.txt", *RUN, "--out", "b"], tmp_path)
     assert r.returncode == 0 and "epoch" not in r.stderr
     assert len((tmp_path / "log.txt").read_text().splitlines()) == 2
+    r = _harness([*RUN, "--out", "c", "-q", "--log-file", "log2.txt"], tmp_path)  # after the command, too
+    assert r.returncode == 0 and "epoch" not in r.stderr and len((tmp_path / "log2.txt").read_text().splitlines()) == 2
 
 
 def test_results_take_the_process_umask(tmp_path):

@@ -12,28 +12,48 @@ import click
 from search_spaces.io import finite
 
 
-#: Options that take several values: ``--seeds 0 1 2`` is rewritten to
-#: ``--seeds 0 --seeds 1 --seeds 2`` before click parses it.
+#: Options that take several values. One list syntax for all of them: space-separated
+#: (``--seeds 0 1 2``) or comma-separated (``--seeds 0,1,2``). ``VARIADIC`` options are repeated
+#: click options (rewritten to ``--seeds 0 --seeds 1 --seeds 2``); ``COMMA_LISTS`` take one
+#: comma-separated string (``--pool-sizes 5 20 100`` is rewritten to ``--pool-sizes 5,20,100``).
 VARIADIC = ("--seeds", "--optimizer", "--optimizers")
+COMMA_LISTS = ("--pool-sizes", "--r-max", "--eval-epochs")
+
+
+def _values_after(argv: list[str], i: int) -> tuple[list[str], int]:
+    """The values following option ``argv[i]`` up to the next option (a negative number is a value)."""
+    j, vals = i + 1, []
+    while j < len(argv) and (not argv[j].startswith("-") or _is_number(argv[j])):
+        vals.append(argv[j])
+        j += 1
+    return vals, j
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _expand_variadic(argv: list[str]) -> list[str]:
     out, i = [], 0
     while i < len(argv):
         a = argv[i]
-        out.append(a)
-        if a in VARIADIC:
-            j = i + 1
-            vals = []
-            while j < len(argv) and not argv[j].startswith("-"):
-                vals.append(argv[j])
-                j += 1
-            if vals:
-                out.append(vals[0])
-                for v in vals[1:]:
+        if a in VARIADIC or a in COMMA_LISTS:
+            vals, j = _values_after(argv, i)
+            items = [v for text in vals for v in text.split(",") if v != ""]
+            if not items:  # no value (click says what is missing) or an empty one (an empty list)
+                out.extend([a, *vals[:1]])
+            elif a in VARIADIC:
+                for v in items:
                     out.extend([a, v])
+            else:
+                out.extend([a, ",".join(items)])
             i = j
             continue
+        out.append(a)
         i += 1
     return out
 
@@ -57,6 +77,28 @@ def _progress_printer():
                 f.write(line + "\n")
 
     return emit
+
+
+#: Group options that may also stand after the command (moved in front of it before click parses).
+_GLOBAL_FLAGS = ("-q", "--quiet", "-v", "--verbose")
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """``harness run ... -q --log-file x`` means ``harness -q --log-file x run ...``."""
+    front, rest, i = [], [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a in _GLOBAL_FLAGS:
+            front.append(a)
+        elif a == "--log-file" and i + 1 < len(argv):
+            front.extend(argv[i:i + 2])
+            i += 1
+        elif a.startswith("--log-file="):
+            front.append(a)
+        else:
+            rest.append(a)
+        i += 1
+    return front + rest
 
 
 def split_plugins(argv: list[str]) -> tuple[list[str], list[str]]:
