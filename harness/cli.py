@@ -14,6 +14,7 @@ import click
 from harness.commands.base import _expand_variadic, cli, hoist_global_options, split_plugins
 from search_spaces.errors import UserError
 
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: runs the CLI and turns user errors into exit status 2."""
     argv = list(sys.argv[1:] if argv is None else argv)

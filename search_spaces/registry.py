@@ -152,12 +152,6 @@ class Registry(Generic[T]):
             if ep.name not in self._items and self.adopt is not None and not isinstance(obj, type(sys)):
                 self.adopt(ep.name, obj)
 
-    def source(self, name: str) -> str:
-        """Where ``name`` was registered from (its module)."""
-        self.load()
-        self.get(name)
-        return self._sources[name]
-
     def get(self, name: str) -> T:
         """The object registered as ``name``; ``UnknownNameError`` with close matches otherwise."""
         self.load()

@@ -227,9 +227,9 @@ def test_runner_sets_n_to_the_search_valid_size_and_records_q(tmp_path):
 
     import pandas as pd
 
-    from harness.run.config import RunConfig
-    from harness.reporting.plots import plot_posterior
     from harness.reporting.aggregate import load_runs
+    from harness.reporting.plots import plot_posterior
+    from harness.run.config import RunConfig
     from harness.run.runner import SearchRun
 
     cfg = RunConfig(optimizer="balenas-1st", benchmark="none", epochs=2, subset=64, batch_size=16, channels=4,

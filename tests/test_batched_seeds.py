@@ -7,8 +7,8 @@ import copy
 import pytest
 import torch
 
-from harness.run.batched_seeds import BatchedDarts
 from harness.optimizers import create_optimizer, make_config
+from harness.run.batched_seeds import BatchedDarts
 from search_spaces import get_space
 from search_spaces.errors import ConfigError
 

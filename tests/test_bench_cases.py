@@ -54,8 +54,8 @@ def test_cuda_bench_reports_peak_memory_and_the_compile_option(tmp_path) -> None
 
 
 def test_kernels_row_times_every_choice() -> None:
-    from harness.bench.suite import BenchCase
     from harness.bench.micro import time_kernels
+    from harness.bench.suite import BenchCase
 
     r = time_kernels(BenchCase("nb201", "darts", 2, 1, 2), torch.device("cpu"), reps=1)
     assert set(r) == {"pool_native_ms", "pool_box_ms", "conv_padded_ms", "conv_split_ms", "conv1x1_native_ms",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.bench.suite import BenchCase
 from harness.bench.micro import per_image_batch, time_data
+from harness.bench.suite import BenchCase
 from harness.data import AugmentSpec, augment_and_normalize
 
 MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)

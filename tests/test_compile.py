@@ -15,9 +15,9 @@ import pytest
 import torch
 
 import harness.run.runner as runner
-from harness.run.config import RunConfig
 from harness.metrics.curvature import EigenConfig, dominant_eigenvalue
 from harness.optimizers import create_optimizer
+from harness.run.config import RunConfig
 from harness.run.runner import SearchRun, compile_supernet
 from search_spaces import get_space
 from search_spaces.errors import ConfigError

@@ -13,12 +13,12 @@ from scipy import stats
 from torch import nn
 
 from benchmarks import load_benchmark
+from harness.analysis.correlate import (CorrelateConfig, correlate, ground_truth_for, kendall_tau, load_trained,
+                                        pearson_r, rank_correlations, save_supernet, select_architectures, spearman_rho,
+                                        symmetric_kl, top_k_precision)
+from harness.analysis.oneshot_eval import evaluate_weights, recalibrate_bn, tracked_bn, train_supernet
 from harness.cli import main
 from harness.run.config import RunConfig
-from harness.analysis.correlate import (CorrelateConfig, correlate, ground_truth_for, kendall_tau, load_trained, pearson_r,
-                               rank_correlations, save_supernet, select_architectures, spearman_rho, symmetric_kl,
-                               top_k_precision)
-from harness.analysis.oneshot_eval import evaluate_weights, recalibrate_bn, tracked_bn, train_supernet
 from harness.run.runner import SearchRun
 from search_spaces import SupernetConfig, get_space
 from search_spaces.errors import BenchmarkError, ConfigError, UserError

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 import harness.metrics.double_backward as db
 from harness.metrics.curvature import GRAPH_OPS, EigenConfig, dominant_eigenvalue
 from harness.metrics.double_backward import (batch_norm_double_backward, batch_norm_primitive, cheap_double_backward,
-                                     relu_double_backward)
+                                             relu_double_backward)
 from harness.optimizers import create_optimizer
 from search_spaces import get_space
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from benchmarks import load_benchmark
-from benchmarks.nb101 import EvaluationData, ModelMetrics, encode_nb101_record, write_tfrecord
 from benchmarks.nb1shot1 import PUBLISHED_OPTIMA, compute_space_hashes, convert
+from benchmarks.nb101 import EvaluationData, ModelMetrics, encode_nb101_record, write_tfrecord
 from search_spaces import get_space
 from search_spaces.errors import BenchmarkError
 
@@ -107,9 +107,9 @@ def test_reference_regret_convention(synthetic):
     """nasbench-1shot1 experiment_database.py: mean test error over the repeats minus the space's best
     single-repeat test error (0.054487 for space 1), as a fraction; the table convention stays available."""
     from benchmarks.nb1shot1 import reference_test_regret
+    from harness.reporting.plots import regret_label
     from harness.run.config import RunConfig
     from harness.run.ground_truth import GroundTruth
-    from harness.reporting.plots import regret_label
 
     space, members, accs, path = synthetic
     b = load_benchmark("nb1shot1-s1", path)

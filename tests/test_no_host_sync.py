@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.optimizers.parts.candidates import best_index
 from harness.optimizers import create_optimizer, list_optimizers, supernet_overrides
+from harness.optimizers.parts.candidates import best_index
 from search_spaces import get_space
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,14 +9,15 @@ import pandas as pd
 import pytest
 import torch
 
-from harness.cli import main
-from harness.run.config import RunConfig
 from harness.analysis.correlate import load_trained, save_supernet
-from harness.analysis.nsa import NSAAnalysisConfig, analyze_pool, ensemble_curve, ensemble_probs, expected_calibration_error
+from harness.analysis.nsa import (NSAAnalysisConfig, analyze_pool, ensemble_curve, ensemble_probs,
+                                  expected_calibration_error)
 from harness.analysis.oneshot_eval import train_supernet
+from harness.cli import main
 from harness.optimizers import create_optimizer
 from harness.optimizers.nsa import MODES, sample_pool
 from harness.optimizers.parts.arch_conditional import batch_norms
+from harness.run.config import RunConfig
 from harness.run.runner import SearchRun
 from search_spaces import SupernetConfig, get_space
 from search_spaces.errors import ConfigError

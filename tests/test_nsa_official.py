@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from harness.cli import main
-from harness.run.config import RunConfig
 from harness.analysis.nsa import UNSEEN_ER_SEEDS, NSAAnalysisConfig, analyze_pool
 from harness.analysis.oneshot_eval import train_supernet
+from harness.cli import main
 from harness.optimizers import create_optimizer
 from harness.optimizers.parts.arch_conditional import batch_norms
+from harness.run.config import RunConfig
 from search_spaces import get_space
 from search_spaces.randwire import ENTRIES, NUM_NODES
 from search_spaces.randwire.network import Stage, wiring

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from harness.run.config import RunConfig
 from harness.optimizers import create_optimizer, list_optimizers, supernet_overrides
 from harness.optimizers.parts.samplers import gumbel_softmax_hard, linear_tau
+from harness.run.config import RunConfig
 from harness.run.runner import SearchRun
 from search_spaces import SupernetConfig, get_space, list_spaces
 
@@ -107,8 +107,8 @@ def test_step_returns_device_tensors_only():
 def test_state_round_trips_through_the_weights_only_checkpoint_loader(optimizer, tmp_path):
     """Every optimizer's state, after a step, an epoch end and a selection, is made of what
     ``torch.load(weights_only=True)`` accepts, and loads back into a fresh optimizer."""
-    from harness.run.checkpoint import load_checkpoint, save_checkpoint
     from harness.optimizers.parts.candidates import SelectionBatches
+    from harness.run.checkpoint import load_checkpoint, save_checkpoint
 
     space = get_space("nb201")
     over = _small(optimizer, 2)

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from harness.cli import cli
-from harness.run.config import RunConfig
 from harness.optimizers import get_optimizer_class, list_optimizers
 from harness.protocols import RUN_KEYS, families, resolve_protocol
+from harness.run.config import RunConfig
 from search_spaces.errors import ConfigError
 
 # The official NB-201 search values (AutoDL configs/nas-benchmark/algos/*.config and scripts-search/

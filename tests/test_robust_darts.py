@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
-from harness.run.config import RunConfig
 from harness.optimizers import create_optimizer
 from harness.optimizers.rdarts import DP_GRID, L2_GRID, grid, run_summary, select
 from harness.optimizers.robust_darts import EarlyStopRule
+from harness.run.config import RunConfig
 from harness.run.runner import SearchRun
 from search_spaces import get_space
 from search_spaces.errors import ConfigError

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from harness.reporting.aggregate import load_frame, load_runs, save_parquet
-from harness.reporting.tables import (TableConfig, cell_stats, compare_against, reference_rows, render_against, render_table,
-                            resolve_against)
+from harness.reporting.tables import (TableConfig, cell_stats, compare_against, reference_rows, render_against,
+                                      render_table, resolve_against)
 
 
 def make_run(root: Path, optimizer: str, seed: int, test_accs: list[float], status: str = "finished",
@@ -134,7 +134,7 @@ def test_parquet_roundtrip_and_old_api(runs, tmp_path):
 
 def test_plots_without_display(runs, tmp_path):
     from harness.reporting.plots import (optimizer_color, plot_eigenvalue, plot_ensemble, plot_histograms, plot_regret,
-                               plot_scatter)
+                                         plot_scatter)
 
     r = load_runs([runs])
     for p in (plot_regret(r, tmp_path / "a.png", log=True), plot_regret(r, tmp_path / "b.png", x="wall_seconds"),

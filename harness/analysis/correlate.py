@@ -33,9 +33,9 @@ import torch
 import torch.nn.functional as F
 from scipy import stats
 
+from harness.analysis.oneshot_eval import Trained, all_on_weights, evaluate_weights, fixed_batches, train_supernet
 from harness.run.config import RunConfig
 from harness.run.trained import SUPERNET_FILE, load_trained, save_supernet  # noqa: F401 (public here too)
-from harness.analysis.oneshot_eval import Trained, all_on_weights, evaluate_weights, fixed_batches, train_supernet
 from search_spaces import Architecture, SearchSpace, get_space
 from search_spaces.errors import ConfigError, UserError
 from search_spaces.io import atomic_write_json, atomic_write_text

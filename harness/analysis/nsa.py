@@ -43,13 +43,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.run.config import RunConfig
 from harness.analysis.correlate import ground_truth_for, pyplot, rank_correlations, save_figure, to_csv
 from harness.analysis.oneshot_eval import Trained, evaluate_weights, fixed_batches, train_supernet
+from harness.optimizers.parts.arch_conditional import batch_norms
+from harness.run.config import RunConfig
 from search_spaces import Architecture, get_space
 from search_spaces.errors import ConfigError, UserError
 from search_spaces.io import atomic_write_json, atomic_write_text
-
 
 BN_MODES = ("running", "recalibrate")
 #: Seeds of the official unseen random-wired architectures (``validate_unseen``).
@@ -189,8 +189,7 @@ def analyze_pool(trained: Trained, cfg: NSAAnalysisConfig, splits: Any = None, g
                     pool_logits.append(lt)
             rows.append({**row, **(gt.evaluate(a) if gt is not None else {})})
     ens = ensemble_curve(torch.stack(pool_logits), y_test, cfg.ensemble_seed, cfg.ece_bins)
-    tracked = any(getattr(b, "track_running_stats", False) for b in net.modules()
-                  if isinstance(b, torch.nn.modules.batchnorm._BatchNorm))
+    tracked = any(b.track_running_stats for b in batch_norms(net))
     summary = {"run_id": run.run_id(), "pool_size": len(trained.pool), "mode": run.optimizer_values().get("mode"),
                "bn_eval": cfg.bn if cfg.bn == "recalibrate" or tracked else "running (supernet keeps no running "
                           "statistics: eval mode normalises with each test batch)",

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from harness.optimizers.parts.arch_conditional import batch_norms
 from harness.optimizers.parts.weight_map import WeightMap, all_on_weights, call_supernet
 from harness.run.trained import Trained, train_supernet, trained_from_optimizer
 
@@ -27,14 +28,10 @@ __all__ = ["Trained", "WeightMap", "all_on_weights", "call_supernet", "evaluate_
            "recalibrate_bn", "tracked_bn", "train_supernet", "trained_from_optimizer"]
 
 
-def _batch_norms(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
-    return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-
-
 @contextmanager
 def tracked_bn(module: nn.Module) -> Iterator[None]:
     """Give every BN layer its own running statistics for the duration; restore everything on exit."""
-    bns = _batch_norms(module)
+    bns = batch_norms(module)
     saved = [(m.track_running_stats, m.momentum, m.running_mean, m.running_var, m.num_batches_tracked) for m in bns]
     was_training = module.training
     try:
@@ -59,7 +56,7 @@ def recalibrate_bn(module: nn.Module, forward: Callable[[torch.Tensor], torch.Te
     Call inside ``tracked_bn``. Momentum ``1/(i+1)`` at batch ``i`` makes the running
     values the plain mean of the per-batch statistics.
     """
-    bns = _batch_norms(module)
+    bns = batch_norms(module)
     for m in bns:
         m.running_mean.zero_()
         m.running_var.fill_(1.0)

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from benchmarks import load_benchmark
-from harness.metrics import proxies
 from harness.data import DATASETS, normalize
+from harness.metrics import proxies
 from search_spaces import get_space
 
 _SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"

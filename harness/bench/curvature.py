@@ -13,8 +13,9 @@ import time
 
 import torch
 
-from harness.metrics.curvature import (GRAPH_OPS, Batch, CurvatureTracker, EigenConfig, arch_hessian_operator, deterministic_supernet,
-                                       dominant_eigenvalue)
+from harness.metrics.curvature import (GRAPH_OPS, Batch, CurvatureTracker, EigenConfig, arch_hessian_operator,
+                                       deterministic_supernet, dominant_eigenvalue)
+
 
 def benchmark(space: str = "s1", optimizer: str = "darts-2nd", channels: int = 16, depth: int = 8,
               input_size: int = 32, batch_size: int = 64, steps: int = 5, evaluations: int = 5,

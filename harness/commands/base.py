@@ -11,7 +11,6 @@ import click
 
 from search_spaces.io import finite
 
-
 #: Options that take several values. One list syntax for all of them: space-separated
 #: (``--seeds 0 1 2``) or comma-separated (``--seeds 0,1,2``). ``VARIADIC`` options are repeated
 #: click options (rewritten to ``--seeds 0 --seeds 1 --seeds 2``); ``COMMA_LISTS`` take one
@@ -149,6 +148,11 @@ class FiniteFloat(click.ParamType):
 
 #: Use as ``type=FINITE`` for every float option.
 FINITE = FiniteFloat()
+
+
+def deprecated(old: str, new: str) -> None:
+    """The one-line notice of an old option spelling that still works for one more release."""
+    click.echo(f"warning: {old} is deprecated and goes in the next release; use {new}", err=True)
 
 
 def json_text(obj: Any, indent: int = 2) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from harness.commands.base import cli
+from harness.commands.base import cli, deprecated
 
 
 @cli.command("bench")
@@ -26,7 +26,7 @@ def bench_cmd(device: str, quick: bool, steps: int, json_out: str, old_json: str
     except ValueError as e:
         raise ConfigError(str(e)) from None
     if old_json is not None:
-        click.echo("warning: --json is deprecated and goes in the next release; use -o/--out", err=True)
+        deprecated("--json", "-o/--out")
         json_out = old_json
     rows = run_bench(device, quick, steps, out=json_out, only=only)
     click.echo(f"{'space':6s} {'optimizer':10s} {'default s/step':>14s} {'loop s/step':>11s} {'eager s/step':>12s} "

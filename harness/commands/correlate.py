@@ -113,7 +113,9 @@ def _default_out(source: str, name: str) -> Path:
 def correlate_cmd(source, archs, arch_seed, bn_batches, eval_batch_size, eval_split, eval_examples, kl_examples,
                   dropout_study, r_max, **kw) -> None:
     """Rank agreement of one-shot accuracy (shared weights) with the benchmark, for a trained supernet."""
-    from harness.analysis.correlate import CorrelateConfig, correlate, dropout_study as study, ground_truth_for
+    from harness.analysis.correlate import CorrelateConfig, correlate
+    from harness.analysis.correlate import dropout_study as study
+    from harness.analysis.correlate import ground_truth_for
 
     cfg = CorrelateConfig(archs=archs, arch_seed=arch_seed, bn_batches=bn_batches, batch_size=eval_batch_size,
                           eval_split=eval_split, eval_examples=eval_examples or None, kl_examples=kl_examples,

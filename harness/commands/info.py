@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from harness.commands.base import cli, json_text
+from harness.commands.base import cli, deprecated, json_text
 from search_spaces.errors import UserError
 
 
@@ -37,10 +37,6 @@ OFFICIAL_NAMES = {"cifar10-valid": ("cifar10", None), "ImageNet16-120": ("ImageN
                   "ori-test": (None, "test"), "x-valid": (None, "valid"), "x-test": (None, "test")}
 
 
-def _deprecated(old: str, new: str) -> None:
-    click.echo(f"warning: {old} is deprecated and goes in the next release; use {new}", err=True)
-
-
 @cli.command("query")
 @click.option("--benchmark", required=True, help="Registered benchmark name (see `harness list`).")
 @click.option("--benchmark-file", default=None,
@@ -65,7 +61,7 @@ def query_cmd(benchmark: str, benchmark_file: str | None, old_file: str | None, 
     for old, new, value in (("--file", "--benchmark-file", old_file), ("--epochs", "--benchmark-epochs", old_epochs),
                             ("--seed", "--benchmark-seed", old_seed)):
         if value is not None:
-            _deprecated(old, new)
+            deprecated(old, new)
     file = benchmark_file or old_file
     epochs = old_epochs if old_epochs is not None else benchmark_epochs
     seed = old_seed if old_seed is not None else benchmark_seed

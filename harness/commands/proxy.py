@@ -33,10 +33,10 @@ def proxy_cmd(space, proxy_name, n, dataset, data_dir, batch_size, channels, dep
               benchmark_epochs, benchmark_seed, seeds, device) -> None:
     """Pick the best of N uniformly sampled architectures by a training-free proxy."""
     from benchmarks import load_benchmark
-    from harness.metrics import proxies
     from harness.data import DATASETS, load_dataset, normalize
-    from search_spaces import get_space
+    from harness.metrics import proxies
     from harness.run.build import resolve_device
+    from search_spaces import get_space
     from search_spaces.errors import ConfigError
 
     device = str(resolve_device(device))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from harness.commands.base import cli
+from harness.commands.base import cli, deprecated
 
 
 @cli.command("table")
@@ -32,14 +32,14 @@ def table_cmd(runs, fmt, metric, epoch, decimals, references, references_file, a
     columns = dataset x split, cells = mean ± std over seeds."""
     import pandas as pd
 
-    from harness.reporting.aggregate import load_frame, save_parquet
     from harness.references import load_references
+    from harness.reporting.aggregate import load_frame, save_parquet
     from harness.reporting.tables import (TableConfig, cell_stats, compare_against, parse_epoch, reference_rows,
-                                render_against, render_table, resolve_against)
+                                          render_against, render_table, resolve_against)
     from search_spaces.errors import UserError
 
     if old_output is not None:
-        click.echo("warning: --output is deprecated and goes in the next release; use -o/--out", err=True)
+        deprecated("--output", "-o/--out")
         output = old_output
     cfg = TableConfig(metric=metric, epoch=parse_epoch(epoch), decimals=decimals)
     dropped: list[tuple[str, str]] = []

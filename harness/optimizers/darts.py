@@ -22,7 +22,6 @@ from harness.optimizers.parts.arch_params import ArchParameters, adam_state, loa
 from search_spaces import Architecture
 from search_spaces.errors import ConfigError
 
-
 #: Orders of the two updates of a bilevel step.
 STEP_ORDERS = ("arch-first", "weights-first")
 

@@ -42,10 +42,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.optimizers.parts.weight_map import WeightMap, call_supernet
 from harness.optimizers import register_optimizer
 from harness.optimizers.base import Batch, OptimizerConfig, SearchOptimizer
 from harness.optimizers.parts.arch_conditional import ArchConditionalBN, batch_norms, freeze_bn_affine
+from harness.optimizers.parts.weight_map import WeightMap, call_supernet
 from harness.optimizers.parts.weights import WeightTrainer
 from search_spaces import Architecture, SearchSpace
 from search_spaces.errors import ConfigError
@@ -173,15 +173,13 @@ class NSA(SearchOptimizer):
         return g if self.config.mode == "nsa-id-gains" else {k: torch.sigmoid(v) for k, v in g.items()}
 
     def on_epoch_start(self, epoch: int) -> None:
-        super().on_epoch_start(epoch)
+        super().on_epoch_start(epoch)  # the weights' cosine
         c = self.config
-        for t in (self.weights, self.gain_trainer):
-            if c.lr_milestones:
-                lr = step_lr(c.w_lr, c.lr_milestones, c.lr_gamma, epoch)
-                for group in t.opt.param_groups:
-                    group["lr"] = lr
-            else:
-                t.set_epoch(epoch, self.epochs)
+        self.gain_trainer.set_epoch(epoch, self.epochs)
+        if c.lr_milestones:  # the official step schedule replaces it, for both trainers
+            lr = step_lr(c.w_lr, c.lr_milestones, c.lr_gamma, epoch)
+            for group in (*self.weights.opt.param_groups, *self.gain_trainer.opt.param_groups):
+                group["lr"] = lr
 
     def pool_weights(self, ids: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-example weights ``[B, rows, options]`` of pool architectures ``ids`` ``[B]``."""

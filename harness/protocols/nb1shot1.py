@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.protocols.base import Family, V
 from harness.protocols._blocks import DRNAS_ARCH_WD, arch_adam, no_cutout, no_scoring, weight_training
+from harness.protocols.base import Family, V
 
 _OPT = "nasbench-1shot1 optimizers"
 

@@ -8,8 +8,8 @@ SNAS variant come from their authors' NB-201 code.
 
 from __future__ import annotations
 
-from harness.protocols.base import Family, V
 from harness.protocols._blocks import DRNAS_ARCH_WD, arch_adam, no_cutout, no_scoring, weight_training
+from harness.protocols.base import Family, V
 
 _CFG = "AutoDL configs/nas-benchmark/algos"
 _EXP = "AutoDL exps/NAS-Bench-201-algos"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.protocols.base import Family, V
 from harness.protocols._blocks import weight_training
+from harness.protocols.base import Family, V
 
 _MAIN = "thudzj/NSA main_s.py"
 _README = "thudzj/NSA README.md (NSA-i script)"

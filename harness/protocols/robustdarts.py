@@ -6,8 +6,8 @@ DARTS-space search scripts.
 
 from __future__ import annotations
 
-from harness.protocols.base import Family, V
 from harness.protocols._blocks import DRNAS_ARCH_WD, arch_adam, no_cutout, no_scoring, weight_training
+from harness.protocols.base import Family, V
 
 _RD = "RobustDARTS src/search/args.py"
 _PC = "PC-DARTS train_search.py"

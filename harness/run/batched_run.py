@@ -31,11 +31,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from harness.data import load_dataset, set_cutout
+from harness.optimizers import make_config
 from harness.run.batched_seeds import BatchedDarts
 from harness.run.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from harness.data import load_dataset, set_cutout
 from harness.run.lock import RunLock
-from harness.optimizers import make_config
+
 if TYPE_CHECKING:
     from harness.run.runner import SearchRun
 

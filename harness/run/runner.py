@@ -29,17 +29,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.run.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from harness.run.config import RunConfig
 from harness.data import load_dataset, search_streams, selection_stream, set_cutout
-from harness.run.ground_truth import GroundTruth
-from harness.run.build import resolve_device, supernet_config  # noqa: F401 (public here too)
-from harness.run.epoch import LiveRun, compile_supernet, divergence, progress_line, step_precision
-from harness.run.lock import RunLock
-from harness.run.orphans import ParentDied
 from harness.optimizers import create_optimizer, get_optimizer_class, make_config
 from harness.optimizers.base import check_step_output, undeclared_state
 from harness.optimizers.parts.candidates import SelectionBatches
+from harness.run.build import resolve_device, supernet_config  # noqa: F401 (public here too)
+from harness.run.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from harness.run.config import RunConfig
+from harness.run.epoch import LiveRun, compile_supernet, divergence, progress_line, step_precision
+from harness.run.ground_truth import GroundTruth
+from harness.run.lock import RunLock
+from harness.run.orphans import ParentDied
 from search_spaces import get_space
 from search_spaces.errors import ConfigError, UserError
 from search_spaces.io import atomic_write_json, atomic_write_text

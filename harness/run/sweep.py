@@ -199,9 +199,8 @@ def execute_run(cfg_dict: dict[str, Any], out: str, gpu_slots: int = 0, threads:
         failed, or locked (another worker holds the run).
     """
     from harness.run.lock import RunLockedError
-    from harness.run.runner import SearchRun
-
     from harness.run.orphans import ParentDied, exit_if_orphaned, parent_watch
+    from harness.run.runner import SearchRun
 
     if threads is not None:
         import torch
@@ -224,7 +223,7 @@ def execute_run(cfg_dict: dict[str, Any], out: str, gpu_slots: int = 0, threads:
     except ParentDied:
         if slot is not None:
             slot.release()
-        exit_if_orphaned(lambda: True)  # the run's lock was released on the way out; nothing waits for us
+        os._exit(3)  # the run's lock was released on the way out; nothing waits for this worker
     except Exception as e:  # noqa: BLE001 - a failed run is recorded, the sweep goes on
         status, error = "failed", f"{type(e).__name__}: {e}"
         d.mkdir(parents=True, exist_ok=True)

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from search_spaces.architecture import Architecture
-from search_spaces.nb201.ops import ReLUConvBN, ResNetBlock, Skeleton, avg_pool_3x3
 from search_spaces.nb201.cell import EDGES, OPS
+from search_spaces.nb201.ops import ReLUConvBN, ResNetBlock, Skeleton, avg_pool_3x3
 from search_spaces.space import SupernetConfig
 
 

@@ -38,8 +38,8 @@ from torch import nn
 
 from search_spaces.depthwise import avg_pool_3x3_factored
 from search_spaces.fusion import cat_params, concat_batch_norm, pointwise_conv2d, select_weights
-from search_spaces.nb201.ops import ReLUConvBN, Skeleton, avg_pool_3x3
 from search_spaces.nb201.cell import EDGES, OPS
+from search_spaces.nb201.ops import ReLUConvBN, Skeleton, avg_pool_3x3
 from search_spaces.space import SupernetConfig
 
 NONE, SKIP, CONV1, CONV3, POOL = range(len(OPS))
