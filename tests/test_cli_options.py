@@ -1,5 +1,5 @@
-"""The command group's options and output: --version, --help without torch, progress lines off a terminal,
--q, --log-file, files written with the process umask."""
+"""The command group's options and output: --version, --help without torch, progress lines off a terminal and a
+bar on one, -q, --log-file, files written with the process umask."""
 
 from __future__ import annotations
 
@@ -39,6 +39,33 @@ def test_progress_lines_off_a_terminal_quiet_and_log_file(tmp_path):
     assert len((tmp_path / "log.txt").read_text().splitlines()) == 2
     r = _harness([*RUN, "--out", "c", "-q", "--log-file", "log2.txt"], tmp_path)  # after the command, too
     assert r.returncode == 0 and "epoch" not in r.stderr and len((tmp_path / "log2.txt").read_text().splitlines()) == 2
+
+
+def test_a_progress_bar_per_run_on_a_terminal(tmp_path):
+    """On a terminal (a pseudo-terminal here): a tqdm bar per run over epochs x steps, with the epoch lines above it."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    p = subprocess.Popen([sys.executable, "-m", "harness", *RUN, "--out", "t"], cwd=tmp_path, stdin=slave,
+                         stdout=slave, stderr=slave, env={**os.environ, "PYTHONPATH": str(ROOT)}, close_fds=True)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    assert p.wait(timeout=600) == 0
+    text = out.decode(errors="replace")
+    assert "darts seed 0 100%|" in text and "steps, epoch 2/2" in text  # the bar, finished
+    assert text.count("[darts seed 0] epoch") == 2  # the epoch lines, written above the bar
 
 
 def test_results_take_the_process_umask(tmp_path):

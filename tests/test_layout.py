@@ -23,9 +23,9 @@ PACKAGES = ("search_spaces", "benchmarks", "harness")
 #: A harness sub-package may import a sub-package of strictly lower rank (or itself).
 HARNESS_RANKS = {
     "harness.references": 0, "harness.data": 0, "harness.metrics": 1, "harness.optimizers": 2,
-    "harness.protocols": 3, "harness.run": 4, "harness.analysis": 5, "harness.reporting": 5,
-    "harness.bench": 6, "harness.commands": 7, "harness.cli": 8, "harness.__main__": 9,
-    "harness.aggregate": 9, "harness": 9,
+    "harness.protocols": 3, "harness.run": 4, "harness.reporting": 5, "harness.analysis": 6,
+    "harness.bench": 7, "harness.recipes": 7, "harness.commands": 8, "harness.cli": 9, "harness.__main__": 10,
+    "harness.aggregate": 10, "harness": 10,
 }
 
 

@@ -89,11 +89,13 @@ def test_render_md_latex_csv(runs):
     cfg = TableConfig()
     cells = cell_stats(frame, cfg)
     md = render_table(cells, None, cfg, "md")
-    assert "| optimizer | setting | cifar10 valid | cifar10 test | cifar100 valid | cifar100 test |" in md
+    # one setting per optimizer: the empty setting column is left out (as in every format)
+    assert "| optimizer | cifar10 valid | cifar10 test | cifar100 valid | cifar100 test |" in md
     assert "**92.00 ± 1.41** (n=2, 1 diverged)" in md  # gdas: n differs from the usual 3; ties darts
     assert "**92.00 ± 2.00**" in md  # darts ties gdas for best
     tex = render_table(cells, None, cfg, "latex")
-    assert r"\begin{tabular}" in tex and r"\textbf{92.00 $\pm$ 2.00}" in tex and "\x01" not in tex
+    assert r"\begin{tabular}{lrrrr}" in tex and r"\textbf{92.00 $\pm$ 2.00}" in tex and "\x01" not in tex
+    assert tex.startswith("% needs \\usepackage{booktabs}") and r"\label{tab:accuracy}" in tex
     csv = pd.read_csv(__import__("io").StringIO(render_table(cells, None, cfg, "csv")))
     row = csv[(csv.optimizer == "gdas") & (csv.split == "test") & (csv.dataset == "cifar10")].iloc[0]
     assert row["n"] == 2 and row["diverged"] == 1 and row["kind"] == "ours"

@@ -67,15 +67,31 @@ def _progress_printer():
     if OUTPUT["quiet"] and not log:
         return None
 
+    tty = sys.stderr.isatty()
+
     def emit(line: str) -> None:
         if not OUTPUT["quiet"]:
-            click.echo(line, err=True)
-            sys.stderr.flush()  # one line per epoch reaches nohup / SLURM logs / `| tee` at once
+            if tty:  # above a run's progress bar, which would otherwise be torn
+                from harness.run.progress import write_above
+
+                write_above(line)
+            else:
+                click.echo(line, err=True)
+                sys.stderr.flush()  # one line per epoch reaches nohup / SLURM logs / `| tee` at once
         if log:
             with open(log, "a") as f:
                 f.write(line + "\n")
 
     return emit
+
+
+def _progress_bar():
+    """A per-run progress bar (epochs x steps, elapsed, ETA) when stderr is a terminal; None otherwise or -q."""
+    if OUTPUT["quiet"] or not sys.stderr.isatty():
+        return None
+    from harness.run.progress import StepBar
+
+    return StepBar()
 
 
 #: Group options that may also stand after the command (moved in front of it before click parses).

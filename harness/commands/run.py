@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from harness.commands.base import OUTPUT, _progress_printer, cli
+from harness.commands.base import OUTPUT, _progress_bar, _progress_printer, cli
 from harness.run.config import RunConfig
 from search_spaces.errors import ConfigError
 
@@ -96,7 +96,7 @@ def run_cmd(space, optimizers, dataset, data_dir, benchmark, benchmark_file, ben
                             track_running_stats=track_running_stats, subset=subset, device=device,
                             eigen_every=eigen_every, precision=precision, channels_last=channels_last,
                             compile=compile_mode, batch_seeds=batch_seeds)
-            runs.append(SearchRun(cfg, out, progress=_progress_printer()))
+            runs.append(SearchRun(cfg, out, progress=_progress_printer(), bar=_progress_bar()))
             if OUTPUT["verbose"]:
                 proto = cfg.resolved_protocol()
                 click.echo(f"{cfg.run_id()}: preset {proto.preset}, {len(proto.overrides)} override(s) "

@@ -70,13 +70,16 @@ def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
 
 def load_runs(paths: Iterable[str | Path]) -> Runs:
     """Load every run under ``paths`` (config flattened into columns)."""
-    finals, trajs = [], []
+    finals, trajs, configs = [], [], []
     for d in find_run_dirs(paths):
         cfg = read_config(d)
         flat = {f"config.{k}": (json.dumps(v, sort_keys=True) if isinstance(v, dict) else v)
                 for k, v in cfg["run"].items()}
+        gt = (cfg.get("resolved") or {}).get("ground_truth") or {}
         base = {"run_id": cfg["run_id"], "run_dir": str(d), "optimizer": cfg["run"]["optimizer"],
-                "seed": cfg["run"]["seed"], **flat}
+                "seed": cfg["run"]["seed"], "gt_benchmark": gt.get("benchmark"), "gt_dataset": gt.get("dataset"),
+                "gt_epochs": gt.get("epochs"), **flat}
+        configs.append({"run_id": cfg["run_id"], "optimizer": cfg["run"]["optimizer"], **flatten_config(cfg["run"])})
         final_p = d / "final.json"
         final = read_json(final_p) if final_p.is_file() else {"status": "unfinished"}
         finals.append({**base, **{k: v for k, v in final.items() if not isinstance(v, dict)}})
@@ -85,7 +88,18 @@ def load_runs(paths: Iterable[str | Path]) -> Runs:
             for k, v in base.items():
                 t[k] = v
             trajs.append(t)
-    return Runs(pd.DataFrame(finals), pd.concat(trajs, ignore_index=True) if trajs else pd.DataFrame())
+    labels = setting_labels(pd.DataFrame(configs)) if configs else {}
+    f = pd.DataFrame(finals)
+    t = pd.concat(trajs, ignore_index=True) if trajs else pd.DataFrame()
+    for frame in (f, t):
+        if len(frame):
+            frame["setting"] = frame["run_id"].map(labels).fillna("")
+    return Runs(f, t)
+
+
+def group_label(optimizer: str, setting: str | None) -> str:
+    """How figures and summaries name a group of seeds: ``darts`` or ``darts [w_lr=0.1]``."""
+    return f"{optimizer} [{setting}]" if setting else str(optimizer)
 
 
 def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
@@ -99,12 +113,16 @@ def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
 def summary_table(runs: Runs) -> str:
     """Plain-text table: final test accuracy and regret, mean +- std over seeds, per optimizer."""
     f = runs.finals
-    lines = [f"{'optimizer':14s} {'test acc (%)':>16s} {'test regret':>16s} {'seeds':>5s} {'diverged':>8s}"]
-    for opt, g in f.groupby("optimizer", sort=True):
+    if not len(f):
+        return "no runs"
+    f = f.assign(group=[group_label(o, s) for o, s in zip(f["optimizer"], f.get("setting", [""] * len(f)))])
+    width = max([14, *(len(x) for x in f["group"])])
+    lines = [f"{'optimizer':{width}s} {'test acc (%)':>16s} {'test regret':>16s} {'seeds':>5s} {'diverged':>8s}"]
+    for opt, g in f.groupby("group", sort=True):
         ok = g[g["status"] == "finished"]
         acc = mean_std(ok["gt_test_acc"])
         reg = mean_std(ok["test_regret"])
-        lines.append(f"{opt:14s} {acc[0]:8.2f} +- {acc[1]:5.2f} {reg[0]:8.2f} +- {reg[1]:5.2f} "
+        lines.append(f"{opt:{width}s} {acc[0]:8.2f} +- {acc[1]:5.2f} {reg[0]:8.2f} +- {reg[1]:5.2f} "
                      f"{len(ok):5d} {int((g['status'] == 'diverged').sum()):8d}")
     return "\n".join(lines)
 
@@ -183,7 +201,12 @@ def load_frame(paths: Iterable[str | Path], dropped: list[tuple[str, str]] | Non
 
 def _settings(df: pd.DataFrame) -> pd.Series:
     """Per optimizer, the config fields that differ between its runs, as ``k=v, ...`` ("" if none)."""
-    runs = df.drop_duplicates("run_id")
+    return df["run_id"].map(setting_labels(df.drop_duplicates("run_id"))).fillna("")
+
+
+def setting_labels(runs: pd.DataFrame) -> dict[str, str]:
+    """``run_id -> "k=v, ..."``: the flattened ``config.*`` fields that differ between the runs of one optimizer
+    (the same rule for tables, figures and summaries)."""
     label: dict[str, str] = {}
     for _, g in runs.groupby("optimizer", dropna=False):
         keys = [c for c in g.columns if c.startswith("config.") and c.split(".", 2)[1] not in _NOT_SETTING
@@ -191,7 +214,7 @@ def _settings(df: pd.DataFrame) -> pd.Series:
         for _, r in g.iterrows():
             label[r["run_id"]] = ", ".join(f"{k.rsplit('.', 1)[-1]}={_short(r[k])}" for k in sorted(keys)
                                            if not _missing(r[k]))
-    return df["run_id"].map(label).fillna("")
+    return label
 
 
 def _missing(v) -> bool:

@@ -6,7 +6,6 @@ same colour in every figure, whichever others share the plot.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,27 +19,66 @@ import pandas as pd  # noqa: E402
 
 from harness.reporting.aggregate import Runs  # noqa: E402
 
-_PALETTE = plt.get_cmap("tab20").colors
-#: Known optimizers get hand-picked, well separated colours; others hash into the palette.
-_KNOWN = ["darts", "gdas", "rsws", "setn", "enas", "snas", "pcdarts", "sdarts", "drnas", "balenas", "vimnas",
-          "nsa", "oneshot", "random"]
-# Saturated tab20 shades (even indices) first, light ones after: neighbours in the list stay distinct.
-_FIXED = {name: _PALETTE[(2 * i) % 20 + (2 * i) // 20] for i, name in enumerate(_KNOWN)}
+#: Saturated, mutually distinct colours (tab10, then darker companions): no pale shades, so every curve
+#: stays visible on white and in print.
+_PALETTE = [*plt.get_cmap("tab10").colors, "#000000", "#393b79", "#637939", "#843c39", "#e7298a", "#1b9e77",
+            "#bd9e39", "#6b6ecf", "#66a61e", "#7b4173", "#d6616b", "#5254a3", "#8ca252", "#a55194"]
+#: The built-in optimizers (and the random baseline) get fixed colours, one each, so an optimizer looks the
+#: same in every figure.
+_KNOWN = ["darts", "gdas", "rsws", "setn", "enas", "snas", "pc-darts", "sdarts-rs", "drnas", "balenas", "vim-nas",
+          "nsa", "oneshot", "random", "darts-2nd", "darts-es", "darts-ada", "darts-dp", "sdarts-adv", "balenas-tf",
+          "balenas-1st", "snas-bilevel", "pcdarts", "vimnas"]
+_FIXED = {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(_KNOWN[:len(_PALETTE)])}
+#: Line styles that tell apart the settings of one optimizer (same colour).
+_STYLES = ["-", "--", ":", "-."]
 
 
-def optimizer_color(name: str, names: list[str] | None = None) -> tuple:
-    """The colour of ``name``: fixed per name, independent of ``names`` (kept for old callers)."""
+def optimizer_color(name: str, names: list[str] | None = None) -> tuple | str:
+    """The colour of ``name``: fixed for built-in optimizers; any other name takes, in sorted order, a palette
+    colour that no other name of ``names`` (the figure's) uses, so new names never collide or fade."""
     if name in _FIXED:
         return _FIXED[name]
-    h = int(hashlib.sha256(str(name).encode()).hexdigest(), 16)
-    return _PALETTE[h % len(_PALETTE)]
+    pool = set(names or []) | {name}
+    others = sorted((n for n in pool if n not in _FIXED), key=str)
+    taken = {_FIXED[n] for n in pool if n in _FIXED}
+    free = [c for c in _PALETTE if c not in taken] or list(_PALETTE)
+    return free[others.index(name) % len(free)]
+
+
+def _epoch_ticks(ax) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def caption(runs: Runs, quantity: str, band: bool = True) -> str:
+    """One line under a figure: space, dataset, ground truth (benchmark, split, budget) and what the band is."""
+    f = runs.finals
+
+    def values(col: str) -> str:
+        v = sorted({str(x) for x in f[col].dropna()}) if len(f) and col in f else []
+        return ", ".join(v) or "?"
+
+    parts = [f"space {values('config.space')}", f"dataset {values('config.dataset')}"]
+    if len(f) and "gt_benchmark" in f and f["gt_benchmark"].notna().any():
+        parts.append(f"{quantity} from {values('gt_benchmark')} ({values('gt_dataset')}, test split, "
+                     f"{values('gt_epochs')}-epoch budget, seed mean)")
+    if band:
+        parts.append("line: mean over seeds, band: ±1 standard error (n in the legend)")
+    return "; ".join(parts)
+
+
+def _with_caption(fig, text: str) -> None:
+    fig.text(0.01, 0.005, text, fontsize=6.5, color="#444", ha="left", va="bottom", wrap=True)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
 
 
 def _save(fig, path: str | Path) -> Path:
     """Save ``path`` (PNG or PDF) and the other of the two formats beside it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    if not fig.texts:  # a captioned figure has its layout already
+        fig.tight_layout()
     fig.savefig(path, dpi=120)
     other = path.with_suffix(".pdf" if path.suffix == ".png" else ".png")
     fig.savefig(other, dpi=120)
@@ -61,18 +99,31 @@ def _diverged(runs: Runs) -> set[str]:
     return set(f.loc[f["status"] == "diverged", "run_id"]) if len(f) and "status" in f else set()
 
 
+def _groups(t: pd.DataFrame) -> list[tuple[str, str]]:
+    """(optimizer, setting) pairs of ``t``, sorted; the setting is "" for runs of an optimizer's only setting."""
+    sett = t["setting"] if "setting" in t else pd.Series("", index=t.index)
+    return sorted({(str(o), str(s or "")) for o, s in zip(t["optimizer"], sett) if pd.notna(o)})
+
+
 def _band(ax, t: pd.DataFrame, value: str, x: str = "epoch", label_n: bool = True,
-          exclude: set[str] | frozenset[str] = frozenset()) -> bool:
-    """Mean and standard-error band of ``value`` per optimizer; False when nothing was drawn.
+          exclude: set[str] | frozenset[str] = frozenset(), only: set[tuple[str, str]] | None = None
+          ) -> set[tuple[str, str]]:
+    """Mean and standard-error band of ``value`` per (optimizer, setting), as the tables group runs; returns
+    the groups drawn (empty: nothing drawn). Colour = optimizer, line style = setting; the legend names both.
 
     Runs in ``exclude`` (diverged ones) are left out of the mean, as in the tables,
-    and counted in the legend instead.
+    and counted in the legend instead. ``only`` restricts the groups drawn.
     """
-    drawn = False
+    drawn: set[tuple[str, str]] = set()
     if not len(t) or value not in t:
         return drawn
-    for name in sorted(t["optimizer"].dropna().unique()):
-        g = t[t["optimizer"] == name]
+    sett = t["setting"].fillna("").astype(str) if "setting" in t else pd.Series("", index=t.index)
+    groups = _groups(t)
+    names = sorted({o for o, _ in groups})
+    for name, setting in groups:
+        if only is not None and (name, setting) not in only:
+            continue
+        g = t[(t["optimizer"] == name) & (sett == setting)]
         left_out = g["run_id"].isin(exclude) if "run_id" in g else pd.Series(False, index=g.index)
         n_out = g.loc[left_out, "run_id"].nunique() if left_out.any() else 0
         g = g[~left_out]
@@ -81,11 +132,15 @@ def _band(ax, t: pd.DataFrame, value: str, x: str = "epoch", label_n: bool = Tru
         piv = g.pivot_table(index="epoch", columns="seed", values=value)
         xs = piv.index.to_numpy() + 1 if x == "epoch" else g.groupby("epoch")[x].mean().reindex(piv.index).to_numpy()
         m, se, n = _mean_se(piv)
-        c = optimizer_color(name)
+        c = optimizer_color(name, names)
+        style = _STYLES[[s for o, s in groups if o == name].index(setting) % len(_STYLES)]
         note = f"n={int(n.max())}" + (f", {n_out} diverged left out" if n_out else "")
-        ax.plot(xs, m, label=f"{name} ({note})" if label_n else name, color=c)
+        label = f"{name} [{setting}]" if setting else name
+        ax.plot(xs, m, label=f"{label} ({note})" if label_n else label, color=c, linestyle=style)
         ax.fill_between(xs, m - se, m + se, color=c, alpha=0.2, linewidth=0)
-        drawn = True
+        drawn.add((name, setting))
+    if x == "epoch":
+        _epoch_ticks(ax)
     return drawn
 
 
@@ -106,9 +161,9 @@ def regret_label(traj) -> str:
 
 def plot_regret(runs: Runs, path: str | Path, log: bool = False, x: str = "epoch") -> Path:
     """Anytime test regret vs ``x`` (epoch or wall_seconds): mean and standard-error band per optimizer."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6, 4.4))
     if _band(ax, runs.trajectories, "test_regret", x, exclude=_diverged(runs)):
-        ax.legend()
+        ax.legend(fontsize=7)
     else:
         _empty(ax, "test regret")
     ax.set_xlabel("search epoch" if x == "epoch" else "search wall-clock (s)")
@@ -117,6 +172,7 @@ def plot_regret(runs: Runs, path: str | Path, log: bool = False, x: str = "epoch
         # symlog: a regret of exactly 0 (the optimum found) stays on the plot.
         ax.set_yscale("symlog", linthresh=0.1)
     ax.grid(alpha=0.3)
+    _with_caption(fig, caption(runs, "regret"))
     return _save(fig, path)
 
 
@@ -175,23 +231,29 @@ def plot_posterior(runs: Runs, path: str | Path) -> Path:
 
 
 def plot_eigenvalue(runs: Runs, path: str | Path, log: bool = False) -> Path:
-    """Dominant Hessian eigenvalue vs epoch (top) above test error of the pick (bottom)."""
+    """Dominant Hessian eigenvalue vs epoch (top) above test error of the pick (bottom), for the
+    (optimizer, setting) groups that logged the eigenvalue; both panels carry a legend."""
     t = runs.trajectories
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 6), sharex=True)
-    if _band(top, t, "dominant_eigenvalue", exclude=_diverged(runs)):
-        top.legend()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 6.6), sharex=True)
+    have = _band(top, t, "dominant_eigenvalue", exclude=_diverged(runs))
+    if have:
+        top.legend(fontsize=7)
     else:
         _empty(top, "dominant_eigenvalue column")
     top.set_ylabel("dominant eigenvalue of the\nvalidation-loss Hessian (alpha)")
     if log:
         top.set_yscale("log")
     err = t.assign(test_error=100.0 - t["gt_test_acc"]) if len(t) and "gt_test_acc" in t else t
-    if not _band(bottom, err, "test_error", label_n=False, exclude=_diverged(runs)):
-        _empty(bottom, "ground-truth test accuracy")
+    if have and _band(bottom, err, "test_error", label_n=False, exclude=_diverged(runs), only=have):
+        bottom.legend(fontsize=7)
+    else:
+        _empty(bottom, "ground-truth test accuracy of runs with eigenvalues")
     bottom.set_ylabel("test error of the pick (%)")
     bottom.set_xlabel("search epoch")
+    _epoch_ticks(bottom)
     for a in (top, bottom):
         a.grid(alpha=0.3)
+    _with_caption(fig, caption(runs, "test error"))
     return _save(fig, path)
 
 
@@ -206,14 +268,54 @@ def kendall_tau(x, y) -> tuple[float, int]:
     return float(stats.kendalltau(x[ok], y[ok]).statistic), int(ok.sum())
 
 
-def plot_scatter(oneshot, truth, path: str | Path, xlabel: str = "one-shot accuracy (%)",
-                 ylabel: str = "ground-truth test accuracy (%)", title: str = "") -> Path:
-    """One-shot vs ground-truth scatter, Kendall tau (and n) in the title."""
-    tau, n = kendall_tau(oneshot, truth)
-    fig, ax = plt.subplots(figsize=(5, 4))
-    ax.scatter(oneshot, truth, s=10, alpha=0.6, color=optimizer_color("oneshot"))
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=f"{title + ': ' if title else ''}Kendall tau = {tau:.3f} (n={n})")
+def robust_limits(v, pad: float = 0.05, fence: float = 3.0) -> tuple[float, float] | None:
+    """Axis limits covering every value inside Tukey's far fences (quartiles -+ ``fence`` x IQR), padded: one
+    broken evaluation cannot squash the rest, and ordinary extremes stay in view. None when nothing lies outside."""
+    v = np.asarray(v, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) < 10:
+        return None
+    q1, q3 = np.quantile(v, [0.25, 0.75])
+    inside = v[(v >= q1 - fence * (q3 - q1)) & (v <= q3 + fence * (q3 - q1))]
+    if len(inside) == len(v) or not len(inside) or np.ptp(inside) == 0:
+        return None
+    lo, hi = float(inside.min()), float(inside.max())
+    return lo - pad * (hi - lo), hi + pad * (hi - lo)
+
+
+def scatter_panel(ax, x, y, xlabel: str, ylabel: str, title: str = "", top: float = 0.1, color=None) -> None:
+    """Draw ``y`` against ``x`` on ``ax``: the title states Kendall tau, Spearman rho and the top-``top``
+    precision (rank statistics, robust to outliers; top-k as ``analysis.correlate``: ``k = ceil(top * n)``,
+    ties to the earlier point); the axes leave out points beyond Tukey's far fences and say how many."""
+    from scipy import stats
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    tau, n = kendall_tau(x, y)
+    ok = np.isfinite(x) & np.isfinite(y)
+    rho = float(stats.spearmanr(x[ok], y[ok]).statistic) if n > 2 else math.nan
+    k = max(1, math.ceil(top * n - 1e-9)) if n else 0
+    prec = (len(set(np.argsort(-x[ok], kind="stable")[:k].tolist())
+                & set(np.argsort(-y[ok], kind="stable")[:k].tolist())) / k) if k else math.nan
+    ax.scatter(x, y, s=10, alpha=0.6, color=color or optimizer_color("oneshot"))
+    outside = 0
+    for lim, v, setter in ((robust_limits(x[ok]), x[ok], ax.set_xlim), (robust_limits(y[ok]), y[ok], ax.set_ylim)):
+        if lim:
+            setter(*lim)
+            outside += int(((v < lim[0]) | (v > lim[1])).sum())
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.set_title(f"{title + chr(10) if title else ''}Kendall tau {tau:.3f}, Spearman rho {rho:.3f}, "
+                 f"top-{round(top * 100)}% precision {prec:.2f} (n={n})", fontsize=8.5)
     ax.grid(alpha=0.3)
+    if outside:
+        ax.text(0.99, 0.01, f"{outside} outlier(s) beyond 3 IQR not shown", transform=ax.transAxes, ha="right",
+                va="bottom", fontsize=7, color="#666")
+
+
+def plot_scatter(oneshot, truth, path: str | Path, xlabel: str = "one-shot accuracy (%)",
+                 ylabel: str = "ground-truth test accuracy (%)", title: str = "", top: float = 0.1) -> Path:
+    """One-shot vs ground-truth scatter (``scatter_panel``)."""
+    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    scatter_panel(ax, oneshot, truth, xlabel, ylabel, title, top)
     return _save(fig, path)
 
 

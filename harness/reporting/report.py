@@ -5,7 +5,9 @@ page can be mailed or archived as one file. The PNG/PDF files are also kept in
 ``<out>/figures`` for papers. Analysis outputs found under the run folders are
 included when present: ``harness correlate`` folders (``archs.csv`` with
 ``oneshot_acc``: one-shot vs ground-truth scatter) and NSA pool studies
-(``archs.csv`` with ``seen``: histograms; ``ensemble.csv``: gain curves).
+(``archs.csv`` with ``seen``: histograms; ``ensemble.csv``: gain curves), and
+``harness reproduce`` outputs (``reproduction.json``: ours beside the published
+numbers with the verdicts, findings, figures).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ tr.reference td{color:#555;background:#fafafa}
 .note{color:#555;font-size:.85em}figure{display:inline-block;margin:.5em;vertical-align:top}
 figure img{max-width:520px;border:1px solid #eee}figcaption{font-size:.85em;color:#555;max-width:520px}
 pre{background:#f6f6f6;padding:.6em;overflow:auto;font-size:.8em}.failed{color:#a00}
+table.repro td,table.repro th{text-align:left}
 """
 
 
@@ -121,6 +124,47 @@ def _figures(paths: list[str | Path], fig_dir: Path, cfg: ReportConfig) -> list[
     return out
 
 
+def _reproductions(paths: Iterable[str | Path]) -> list[tuple[Path, dict]]:
+    """``reproduction.json`` files at or below ``paths``; a damaged one is a one-line error naming it."""
+    found = []
+    for root in map(Path, paths):
+        cands = [root / "reproduction.json"] if root.is_dir() else []
+        cands += sorted(root.rglob("*/reproduction.json")) if root.is_dir() else []
+        for p in cands:
+            if p.is_file():
+                try:
+                    rep = json.loads(p.read_text())
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    raise UserError(f"{p} is not valid JSON") from None
+                keys = ("recipe", "title", "source", "scale", "table")
+                if not isinstance(rep, dict) or any(k not in rep for k in keys) or not isinstance(
+                        rep["table"], dict) or not {"header", "rows"} <= set(rep["table"]):
+                    raise UserError(f"{p} is not a reproduction record (needs {', '.join(keys)}; table with "
+                                    "header and rows)")
+                found.append((p.parent, rep))
+    return found
+
+
+def _reproduction_html(folder: Path, rep: dict) -> str:
+    """One recipe's section: the comparison table (every value escaped), findings, figures."""
+    e = html.escape
+    head = "".join(f"<th>{e(str(h))}</th>" for h in rep["table"]["header"])
+    body = "".join("<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in r) + "</tr>" for r in rep["table"]["rows"]
+                   if not str(r[-1]).startswith("not run"))
+    skipped = sum(str(r[-1]).startswith("not run") for r in rep["table"]["rows"])
+    out = [f"<h3>{e(str(rep['recipe']))}: {e(str(rep['title']))}</h3>",
+           f'<p class="note">{e(str(rep["source"]))}; scale {e(str(rep["scale"]))}'
+           + (f" ({e(str(rep['reduced']))}; never compared with published numbers)" if rep.get("reduced") else "")
+           + f"; {skipped} rows not run (see reproduction.md).</p>"]
+    if body:
+        out.append(f'<table class="repro"><tr>{head}</tr>{body}</table>')
+    out += [f"<p>{e(str(f))}</p>" for f in rep.get("findings", [])]
+    for f in rep.get("files", []):
+        if str(f).endswith(".png") and (folder / f).is_file():
+            out.append(_img(folder / f, f"{rep['recipe']}: {f}"))
+    return "\n".join(out)
+
+
 def _failures(paths: Iterable[str | Path]) -> list[dict]:
     out = []
     for root in map(Path, paths):
@@ -138,11 +182,13 @@ def build_report(paths: list[str | Path], out_dir: str | Path, cfg: ReportConfig
     out_dir = Path(out_dir)
     dirs = find_run_dirs(paths)
     failures = _failures(paths)
-    if not dirs and not failures:
-        raise UserError(f"no runs (folders with config.json) under {', '.join(map(str, paths))}")
-    frame = load_frame(paths)
+    repros = _reproductions(paths)
+    if not dirs and not failures and not repros:
+        raise UserError(f"no runs (folders with config.json) or reproductions under {', '.join(map(str, paths))}")
+    frame = load_frame(paths) if dirs or failures else pd.DataFrame(columns=["run_id", "status", "run_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_parquet(frame, out_dir / "runs.parquet")
+    if dirs or failures:
+        save_parquet(frame, out_dir / "runs.parquet")
     runs = frame.drop_duplicates("run_id")
     status = runs["status"].value_counts().to_dict() if len(runs) else {}
     parts = [f"<h1>{html.escape(cfg.title)}</h1>",
@@ -150,6 +196,8 @@ def build_report(paths: list[str | Path], out_dir: str | Path, cfg: ReportConfig
              f"{html.escape(', '.join(map(str, paths)))}: {len(runs)} runs ("
              + html.escape(", ".join(f"{v} {k}" for k, v in sorted(status.items())))
              + (f", {len(failures)} failed" if failures else "") + ").</p>"]
+    if repros:
+        parts.append("<h2>Reproductions</h2>" + "".join(_reproduction_html(d, r) for d, r in repros))
     parts.append("<h2>Tables</h2>")
     refs = None
     if cfg.references:

@@ -213,7 +213,7 @@ def render_table(cells: pd.DataFrame, refs: pd.DataFrame | None, cfg: TableConfi
              f"{usual_n}; best per column in bold; diverged/unfinished runs are counted, never averaged.")
     if theirs:
         notes += " Italic rows: published values with their source."
-    return _grid(header, ours, theirs, notes, fmt)
+    return _grid(header, ours, theirs, notes, fmt, f"tab:{cfg.metric}")
 
 
 def _cell(c: pd.Series, d: int, usual_n: int, fmt: str) -> str:
@@ -246,7 +246,16 @@ def _html_cell(t: str) -> str:
                   + ("</b>" if m.group(1) == "bold" else "</i>"), t, flags=re.S)
 
 
-def _grid(header: list[str], ours: list[list[str]], theirs: list[list[str]], notes: str, fmt: str) -> str:
+def _drop_empty_columns(header: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    """Leave out every column (after the first) that is empty in every row (e.g. ``setting`` with one setting)."""
+    keep = [i for i in range(len(header)) if i == 0 or any(r[i] for r in rows)]
+    return [header[i] for i in keep], [[r[i] for i in keep] for r in rows]
+
+
+def _grid(header: list[str], ours: list[list[str]], theirs: list[list[str]], notes: str, fmt: str,
+          label: str = "tab:results") -> str:
+    full, rows = _drop_empty_columns(header, ours + theirs)
+    header, ours, theirs = full, rows[:len(ours)], rows[len(ours):]
     if fmt == "html":
         def td(c: str, tag: str = "td") -> str:
             return f"<{tag}>{_html_cell(c)}</{tag}>"
@@ -264,13 +273,17 @@ def _grid(header: list[str], ours: list[list[str]], theirs: list[list[str]], not
         return re.sub("\x01(bold|italic)\x02(.*?)\x03",
                       lambda m: ("\\textbf{" if m.group(1) == "bold" else "\\textit{") + m.group(2) + "}", t)
 
-    lines = [r"\begin{table}[t]", r"\centering", r"\begin{tabular}{ll" + "r" * (len(header) - 2) + "}", r"\toprule",
+    left = 2 if len(header) > 1 and header[1] == "setting" else 1
+    lines = ["% needs \\usepackage{booktabs} (\\toprule, \\midrule, \\bottomrule)",
+             r"\begin{table}[t]", r"\centering", r"\begin{tabular}{" + "l" * left + "r" * (len(header) - left) + "}",
+             r"\toprule",
              " & ".join(tex(h) for h in header) + r" \\", r"\midrule"]
     lines += [" & ".join(tex(c) for c in r) + r" \\" for r in ours]
     if theirs:
         lines.append(r"\midrule")
         lines += [" & ".join(tex(c) for c in r) + r" \\" for r in theirs]
-    lines += [r"\bottomrule", r"\end{tabular}", r"\caption{" + tex(notes) + "}", r"\end{table}"]
+    lines += [r"\bottomrule", r"\end{tabular}", r"\caption{" + tex(notes) + "}", r"\label{" + label + "}",
+              r"\end{table}"]
     return "\n".join(lines) + "\n"
 
 
@@ -290,4 +303,5 @@ def render_against(comp: pd.DataFrame, fmt: str, decimals: int = 2) -> str:
              "no published value" if pd.isna(r.ref_method) else f"{_fmt(r.ref_value, decimals)} ({r.ref_method}; {r.ref_source})",
              _fmt(r.diff, decimals), _z_text(r)]
             for r in comp.itertuples()]
-    return _grid(header, rows, [], "difference = ours - published; / our std = in units of our seed std.", fmt)
+    return _grid(header, rows, [], "difference = ours - published; / our std = in units of our seed std.", fmt,
+                 "tab:against")

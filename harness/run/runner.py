@@ -59,12 +59,14 @@ class SearchRun:
         config: The run config.
         out_root: Folder that holds run directories; this run's is ``out_root / config.run_id()``.
         progress: Called with one line per epoch (None: silent).
+        bar: A ``harness.run.progress.StepBar`` advanced once per search step (a terminal's bar; None: none).
     """
 
     def __init__(self, config: RunConfig, out_root: str | Path,
                  progress: Callable[[str], None] | None = None,
-                 stop_check: Callable[[], bool] | None = None) -> None:
+                 stop_check: Callable[[], bool] | None = None, bar: Any = None) -> None:
         self.config = config
+        self.bar = bar
         #: Checked before every epoch (the last one is checkpointed); True stops the run with ``ParentDied``.
         self.stop_check = stop_check
         self.dir = Path(out_root) / config.run_id()
@@ -118,9 +120,20 @@ class SearchRun:
 
             return BatchedSearch([self]).run_locked(splits)[0]
         live = self.prepare(splits)
+        epoch = live.start
+        if self.bar is not None:
+            self.bar.start(f"{c.optimizer} seed {c.seed}", c.epochs, live.steps, live.start)
+        try:
+            return self._epochs(live, epoch)
+        finally:
+            if self.bar is not None:
+                self.bar.close()
+
+    def _epochs(self, live: LiveRun, epoch: int) -> dict[str, Any]:
+        """Search epochs from ``epoch`` on, then ``finish``."""
+        c = self.config
         opt, train_s, valid_s = live.opt, live.train_s, live.valid_s
         status, reason = "finished", None
-        epoch = live.start
         # an optimizer may lengthen the run (DARTS-ADA re-trains the epochs it rolled back)
         while epoch < c.epochs + opt.extra_epochs:
             if self.stop_check is not None and self.stop_check():
@@ -138,8 +151,12 @@ class SearchRun:
                     check_step_output(opt, out)  # a plug-in's wrong keys: one line, not a "diverged" run
                 for k, v in out.items():
                     sums[k] = sums[k] + v.detach() if k in sums else v.detach().clone()
+                if self.bar is not None:
+                    self.bar.step()
             row = self.end_epoch(live, epoch, sums, time.perf_counter() - t0)
             save_checkpoint(self.dir / "checkpoint.pt", self.checkpoint_state(live, epoch))
+            if self.bar is not None:
+                self.bar.epoch(epoch + 1)
             self.progress(progress_line(c, epoch, row))
             reason = divergence(row, opt)
             if reason:

@@ -1,0 +1,196 @@
+"""Executors that train supernets: search sweeps (table or retrained ground truth), Bender's dropout study, NSA.
+
+Searches go through the sweep machinery (``run_sweep``): one run folder per
+run id under ``<out>/runs``, so a second ``harness reproduce`` resumes or
+skips what is done. Protocol values come from the presets (``protocol=None``
+resolves the space's family); a part's ``params['run']`` may fix other
+``RunConfig`` fields (used by tests and reduced scales, printed in the report).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.recipes.compare import Ours
+from harness.recipes.executors import missing_column
+from harness.recipes.recipe import Context, Part, PartResult, Row
+from harness.run.config import RunConfig
+from search_spaces import get_space
+from search_spaces.errors import BenchmarkError
+
+
+def _configs(part: Part, ctx: Context) -> list[tuple[str, RunConfig]]:
+    """(row name, run) for every search of the part; a setting's ``grid`` gives one run per combination."""
+    p = part.params
+    out = []
+    for space in p["spaces"]:
+        for dataset in p.get("search_datasets", ("cifar10",)):
+            for name, setting in p["optimizers"].items():
+                grid = setting.get("grid", {})
+                for combo in itertools.product(*(grid[k] for k in sorted(grid))):
+                    for seed in ctx.seeds:
+                        out.append((name, RunConfig.from_dict({
+                            "space": space, "dataset": dataset, "data_dir": ctx.data_dir,
+                            "benchmark": p.get("benchmark", "none"),
+                            "benchmark_file": ctx.benchmark_file if p.get("benchmark", "none") != "none" else None,
+                            "optimizer": setting["optimizer"],
+                            "optimizer_config": {**setting.get("config", {}), **dict(zip(sorted(grid), combo))},
+                            "seed": seed, "device": ctx.device, **p.get("run", {})})))
+    return out
+
+
+def _selected(part: Part, runs: dict[tuple[str, str, str], list[Path]], res: PartResult) -> set[Path]:
+    """The runs that count: all, or for a setting with ``select`` the R-DARTS winner of its grid."""
+    from harness.optimizers.rdarts import select
+
+    keep: set[Path] = set()
+    for (name, space, dataset), dirs in runs.items():
+        kind = part.params["optimizers"][name].get("select")
+        if kind is None:
+            keep.update(dirs)
+            continue
+        sel = select(dirs, kind)
+        keep.update(Path(c["name"]) for c in sel.runs)
+        res.findings.append(f"{name} on {space}/{dataset}: R-DARTS selection picked {kind} value {sel.value:g} "
+                            f"(mean final search valid acc {sel.score:.2f}).")
+    return keep
+
+
+def search(part: Part, ctx: Context) -> PartResult:
+    """Run every search of the part, then score each found architecture.
+
+    ``params``: ``spaces``, ``search_datasets``, ``optimizers`` (row name ->
+    ``{"optimizer", "config", "grid", "select"}``; ``select`` = ``dp``/``l2``
+    keeps the R-DARTS winner of the grid), ``eval`` = ``benchmark`` (query the
+    table at ``epochs``, seed mean, for every row's dataset and split) or
+    ``retrain`` (``harness evaluate`` with ``params['retrain']`` as
+    ``EvalProtocol`` values on the search dataset; the metric is test error).
+    A row's ``benchmark`` is the search space's name.
+    """
+    from harness.run.sweep import SweepConfig, run_sweep
+
+    p = part.params
+    named = _configs(part, ctx)
+    sweep_out = Path(ctx.out) / "runs"
+    ctx.say(f"{part.name}: {len(named)} searches under {sweep_out}")
+    results = run_sweep([c for _, c in named], SweepConfig(out=str(sweep_out), jobs=ctx.jobs),
+                        on_result=lambda r: ctx.say(f"  {r['run_id']}: {r['status']}"))
+    status = {r["run_id"]: r["status"] for r in results}
+    res = PartResult()
+    finished: dict[tuple[str, str, str], list[Path]] = defaultdict(list)
+    failed = []
+    for name, c in named:
+        d = sweep_out / c.run_id()
+        if status.get(c.run_id()) in ("finished", "skipped") and (d / "final.json").is_file():
+            finished[(name, c.space, c.dataset)].append(d)
+        else:
+            failed.append(c.run_id())
+    keep = _selected(part, finished, res)
+    bench = None
+    if p["eval"] == "benchmark":
+        from benchmarks import load_benchmark
+
+        bench = load_benchmark(p["benchmark"], ctx.benchmark_file)
+    values: dict[Row, list[float]] = defaultdict(list)
+    reasons: dict[Row, str] = {}
+    for (name, space, dataset), dirs in finished.items():
+        for d in (x for x in dirs if x in keep):
+            arch = json.loads((d / "final.json").read_text())["arch"]
+            for row in (r for r in part.rows if r.method == name and r.benchmark == space):
+                if p["eval"] == "benchmark":
+                    try:
+                        a = get_space(space).from_str(arch)
+                        values[row].append(bench.query(a, row.dataset, row.split, row.metric, p["epochs"], "mean"))
+                    except BenchmarkError:
+                        reasons[row] = missing_column(p["benchmark"], row, p["epochs"])
+                elif row.dataset == dataset:
+                    from harness.run.evaluate import EvalProtocol, evaluate
+
+                    proto = EvalProtocol(**{**p.get("retrain", {}), "dataset": dataset, "data_dir": ctx.data_dir,
+                                            "device": ctx.device})
+                    values[row].append(float(evaluate(str(d), proto, progress=ctx.progress)["retrained_test_error"]))
+    for row in part.rows:
+        if row in reasons:
+            res.rows.append(Ours(row, not_run=reasons[row]))
+        elif not values.get(row):
+            res.rows.append(Ours(row, not_run="no finished search (see failed.json under runs/)"))
+        else:
+            res.rows.append(Ours(row, values[row], scale=ctx.scale, note=f"{len(values[row])} searches"))
+    if failed:
+        res.findings.append(f"{len(failed)} searches did not finish: {', '.join(failed)} (their failed.json says why)")
+    return res
+
+
+def _base(part: Part, ctx: Context, optimizer: str) -> RunConfig:
+    p = part.params
+    return RunConfig.from_dict({"space": p["space"], "dataset": p["dataset"], "data_dir": ctx.data_dir,
+                                "benchmark": p["benchmark"], "benchmark_file": ctx.benchmark_file,
+                                "optimizer": optimizer, "seed": ctx.seeds[0], "device": ctx.device,
+                                **p.get("run", {})})
+
+
+def bender_dropout(part: Part, ctx: Context) -> PartResult:
+    """Bender et al.'s path-dropout study: train ``oneshot`` per ``r_max`` and seed, correlate one-shot with
+    stand-alone (table) accuracy; findings = Kendall tau per rate and which rate ranks best."""
+    from harness.analysis.correlate import CorrelateConfig, dropout_study
+
+    p = part.params
+    out = Path(ctx.out) / "dropout_study"
+    cfg = CorrelateConfig(archs=p.get("archs", "all"), device=ctx.device)
+    rows = dropout_study(_base(part, ctx, "oneshot"), p["r_max"], cfg, out, seeds=ctx.seeds, progress=ctx.progress)
+    key = "oneshot_vs_gt_test.kendall_tau"
+    by_r: dict[float, list[float]] = defaultdict(list)
+    for r in rows:
+        by_r[r["r_max"]].append(r[key])
+    table = ["| r_max | seeds | Kendall tau (one-shot vs stand-alone test) | std |", "|---:|---:|---:|---:|"]
+    table += [f"| {r:g} | {len(v)} | {np.mean(v):.3f} | {np.std(v, ddof=1) if len(v) > 1 else 0:.3f} |"
+              for r, v in sorted(by_r.items())]
+    best = max(by_r, key=lambda r: np.mean(by_r[r]))
+    finding = (f"Rank agreement is highest at r_max = {best:g} (Kendall tau {np.mean(by_r[best]):.3f}); "
+               f"without dropout (r_max = 0) it is {np.mean(by_r.get(0.0, [float('nan')])):.3f}.")
+    return PartResult(findings=[finding], tables=["\n".join(table)],
+                      files=["dropout_study/dropout_study.csv", "dropout_study/dropout_study.png"])
+
+
+def nsa_disparity(part: Part, ctx: Context) -> PartResult:
+    """NSA's generalisation study per mode (naive / NSA-i / NSA-id) at one pool size: seen/unseen test accuracy,
+    disparity, ensemble gain and ECE (``harness nsa --study``)."""
+    from harness.analysis.nsa import NSAAnalysisConfig, pool_size_study
+
+    p = part.params
+    cfg = NSAAnalysisConfig(**p.get("analysis", {}))
+    table = ["| mode | seeds | test acc seen | unseen | gap | disparity (seen) | ensemble gain | ECE single | "
+             "ECE ensemble |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    gaps: dict[str, float] = {}
+    accs: dict[str, tuple[float, float]] = {}
+    for mode in p["modes"]:
+        rs: list[dict[str, Any]] = []
+        for seed in ctx.seeds:
+            base = replace(_base(part, ctx, "nsa"), seed=seed,
+                           optimizer_config={"pool": p.get("pool", "space")})
+            rs += pool_size_study(base, [p["pool_size"]], mode, cfg, Path(ctx.out) / f"nsa-{mode}-seed{seed}",
+                                  progress=ctx.progress)
+
+        def m(k: str) -> float:
+            return float(np.mean([r[k] for r in rs]))
+
+        gaps[mode] = m("test_acc_seen") - m("test_acc_unseen")
+        accs[mode] = (m("test_acc_seen"), m("test_acc_unseen"))
+        table.append(f"| {mode} | {len(rs)} | {m('test_acc_seen'):.2f} | {m('test_acc_unseen'):.2f} | "
+                     f"{gaps[mode]:+.2f} | {m('disparity_seen'):.2f} | {m('ensemble_gain'):+.2f} | "
+                     f"{m('ece_seen'):.3f} | {m('ensemble_ece'):.3f} |")
+    order = sorted(gaps, key=gaps.get)
+    finding = ("Seen-minus-unseen test accuracy gap, smallest first: "
+               + ", ".join(f"{k} {gaps[k]:+.2f}" for k in order) + ".")
+    first = p["modes"][0]
+    lines = [finding] + [f"{mode} vs {first}: test accuracy {accs[mode][0] - accs[first][0]:+.2f} points on seen "
+                         f"and {accs[mode][1] - accs[first][1]:+.2f} on unseen architectures."
+                         for mode in p["modes"][1:]]
+    return PartResult(findings=lines, tables=["\n".join(table)])
