@@ -292,7 +292,8 @@ def scatter_panel(ax, x, y, xlabel: str, ylabel: str, title: str = "", top: floa
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     tau, n = kendall_tau(x, y)
     ok = np.isfinite(x) & np.isfinite(y)
-    rho = float(stats.spearmanr(x[ok], y[ok]).statistic) if n > 2 else math.nan
+    varied = n > 2 and np.ptp(x[ok]) > 0 and np.ptp(y[ok]) > 0  # a constant axis has no rank correlation
+    rho = float(stats.spearmanr(x[ok], y[ok]).statistic) if varied else math.nan
     k = max(1, math.ceil(top * n - 1e-9)) if n else 0
     prec = (len(set(np.argsort(-x[ok], kind="stable")[:k].tolist())
                 & set(np.argsort(-y[ok], kind="stable")[:k].tolist())) / k) if k else math.nan
