@@ -219,6 +219,7 @@ def test_search_part_runs_through_the_sweep_and_resumes(tmp_path):
     truth = load_benchmark("s5-digits").query(get_space("s5").from_str(final["arch"]), "digits", "test",
                                               "accuracy", 10, "mean")
     assert rep["values"][0]["values"] == [pytest.approx(truth)]
+    assert rep["files"] == ["anytime_regret_searches.png"] and (tmp_path / "anytime_regret_searches.png").is_file()
     mtime = (run_dir / "final.json").stat().st_mtime_ns
     run_recipe(recipe, ctx)
     assert (run_dir / "final.json").stat().st_mtime_ns == mtime

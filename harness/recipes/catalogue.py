@@ -13,7 +13,13 @@ from harness.recipes.recipe import Need, Part, Published, Recipe, Row
 from search_spaces.errors import ConfigError
 
 NB201_DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
+#: BaLeNAS Table 2's sample sizes (the issue's reading of the paper).
 SIZES = (10, 50, 100)
+#: Zero-cost NAS's scoring batch: SamsungLabs/zero-cost-nas nasbench2_pred.py (--batch_size 64, one batch,
+#: PyTorch's default initialisation); SynFlow on the network without BN, SNIP and GraSP with it, in train mode.
+ZC_BATCH = 64
+#: Path-dropout rates of the dropout study: ours (Bender et al.'s own grid is not in the stored sources).
+R_MAX = (0.0, 0.1, 0.2, 0.3, 0.5)
 NB201 = Need("benchmark_file", "NB-201 ground truth (--benchmark-file: the official NAS-Bench-201 .pth, a NATS-tss "
                                "folder, or the 200-epoch test CSV reduction)", label="the official NB-201 file (--benchmark-file)")
 NB101 = Need("benchmark_file", "nasbench_only108.tfrecord (--benchmark-file)", label="nasbench_only108.tfrecord (--benchmark-file)")
@@ -42,7 +48,7 @@ def zero_cost_part(proxy: str, datasets: tuple[str, ...], sizes: tuple[int, ...]
     needs = (NB201,) if proxy == "synflow" else (NB201, data(*datasets))
     return Part(f"zero-cost NAS, {proxy}, {' / '.join(datasets)}", "zero_cost",
                 {"benchmark": "nb201", "space": "nb201", "proxy": proxy, "sizes": sizes, "datasets": datasets,
-                 "epochs": 200, "batch_size": 64}, needs=needs, rows=rows_for(proxy, sizes, datasets))
+                 "epochs": 200, "batch_size": ZC_BATCH}, needs=needs, rows=rows_for(proxy, sizes, datasets))
 
 
 def _o(optimizer: str, **config) -> dict:
@@ -147,7 +153,8 @@ register(Recipe(
           rows=tuple(Row(m, "cifar10", sp, "accuracy", "nb1shot1-s3") for m in ("BaLeNAS", "DARTS (2nd)")
                      for sp in ("valid", "test")),
           tier="needs nasbench_only108.tfrecord"),),
-    missing="A figure: no numbers to compare; the anytime curves are `harness report OUT/runs`."))
+    missing="A figure: no numbers to compare; OUT/anytime_regret_searches.png draws the anytime test regret "
+            "(optimum minus test accuracy) per optimizer, `harness report OUT` the rest."))
 
 register(Recipe(
     "robustdarts-table", "DARTS, DARTS-ES, DARTS-ADA, R-DARTS(DP), R-DARTS(L2) on S1-S4: retrained test error",
@@ -172,10 +179,10 @@ register(Recipe(
     "bender-dropout", "One-shot vs stand-alone rank correlation as a function of the path-dropout rate",
     "Bender et al., Understanding and Simplifying One-Shot Architecture Search (ICML 2018), Section 4",
     (Part("dropout study", "bender_dropout",
-          {"space": "s5", "dataset": "digits", "benchmark": "s5-digits", "r_max": (0.0, 0.1, 0.2, 0.3, 0.5),
+          {"space": "s5", "dataset": "digits", "benchmark": "s5-digits", "r_max": R_MAX,
            "archs": "all", "run": {"epochs": 20}}, scales=("reduced",)),
      Part("dropout study on NB-201", "bender_dropout",
-          {"space": "nb201", "dataset": "cifar10", "benchmark": "nb201", "r_max": (0.0, 0.1, 0.2, 0.3, 0.5),
+          {"space": "nb201", "dataset": "cifar10", "benchmark": "nb201", "r_max": R_MAX,
            "archs": "100"}, needs=(NB201, data("cifar10"), GPU), tier="gpu")),
     reduced="S5 on digits (81 architectures, the shipped table), 20 epochs per rate",
     missing="Bender et al. report a figure in their own space: the phenomenon (which rate ranks best) is compared."))

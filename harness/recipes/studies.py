@@ -125,6 +125,13 @@ def search(part: Part, ctx: Context) -> PartResult:
             res.rows.append(Ours(row, values[row], scale=ctx.scale, note=f"{len(values[row])} searches"))
     if failed:
         res.findings.append(f"{len(failed)} searches did not finish: {', '.join(failed)} (their failed.json says why)")
+    if finished and p["eval"] == "benchmark":
+        from harness.reporting.aggregate import load_runs
+        from harness.reporting.plots import plot_regret
+
+        png = f"anytime_regret_{part.name.replace(' ', '_').replace('/', '-')}.png"
+        plot_regret(load_runs([d for dirs in finished.values() for d in dirs]), Path(ctx.out) / png)
+        res.files.append(png)
     return res
 
 
