@@ -296,3 +296,22 @@ def test_reduced_studies_report_what_their_runs_measured(tmp_path):
     line = next(x for x in rep["tables"][0].splitlines() if x.startswith("| nsa-i |"))
     assert f"| {got['nsa-i']:+.2f} |" in line
     assert "nsa-i vs naive" in rep["findings"][1]
+
+
+def test_reduced_search_reports_a_ranking_and_never_a_verdict(shared_data, cifar10_dir, tmp_path):
+    """nb201-table5 at --scale reduced on a tiny slice (one optimizer, one epoch): its rows are labelled reduced,
+    never scored, listed once (the full-scale twin adds none), and the finding ranks what ran."""
+    full, red = RECIPES["nb201-table5"].parts
+    red = replace(red, params={**red.params, "optimizers": {"GDAS": {"optimizer": "gdas"}},
+                               "run": {**red.params["run"], "epochs": 1, "subset": 64}},
+                  rows=tuple(r for r in red.rows if r.method == "GDAS"))
+    full = replace(full, rows=red.rows)
+    rep = run_recipe(replace(RECIPES["nb201-table5"], parts=(full, red)),
+                     Context(out=tmp_path, benchmark_file=str(shared_data / "nb201"), data_dir=str(cifar10_dir),
+                             seeds=(0,), scale="reduced"))
+    verdicts = [r[-1] for r in rep["table"]["rows"]]
+    assert len(verdicts) == len(red.rows) == 6
+    assert all(v == "reduced: not compared" or v.startswith("not run: needs the official NB-201 file")
+               for v in verdicts) and "reduced: not compared" in verdicts
+    assert any(f.startswith("Reduced ranking, cifar10 test accuracy: GDAS ") for f in rep["findings"])
+    assert rep["reduced"] and "reduced rows are never compared" in (tmp_path / "reproduction.md").read_text()

@@ -44,6 +44,21 @@ def nb201_search(name: str, optimizers: dict[str, dict], splits: tuple[str, ...]
                 needs=(NB201, data("cifar10"), GPU), rows=nb201_rows(tuple(optimizers), splits), tier="gpu")
 
 
+#: ``--scale reduced`` of the NB-201 searches (ours: a CPU-sized search, never compared with published numbers):
+#: 8 channels, one cell per stage, 1,024 images per split, 10 epochs; the found cell is still scored by the
+#: full-size network's 200-epoch accuracy in the table.
+NB201_REDUCED_RUN = {"epochs": 10, "subset": 1024, "channels": 8, "depth": 1}
+NB201_REDUCED = ("CPU-sized NB-201 searches: 8 channels, one cell per stage, 1,024 CIFAR-10 images per split, "
+                 "10 epochs (no GPU needed); the ranking of the methods is reported, not compared")
+
+
+def reduced(part: Part) -> Part:
+    """The CPU-sized twin of a search part: the same plan with ``NB201_REDUCED_RUN``, no GPU, ``--scale reduced``."""
+    return Part(f"{part.name} (reduced)", part.executor, {**part.params, "run": NB201_REDUCED_RUN},
+                needs=tuple(n for n in part.needs if n.kind != "gpu"), rows=part.rows, tier="cpu",
+                scales=("reduced",))
+
+
 def zero_cost_part(proxy: str, datasets: tuple[str, ...], sizes: tuple[int, ...] = SIZES) -> Part:
     needs = (NB201,) if proxy == "synflow" else (NB201, data(*datasets))
     return Part(f"zero-cost NAS, {proxy}, {' / '.join(datasets)}", "zero_cost",
@@ -97,8 +112,8 @@ def register(recipe: Recipe) -> Recipe:
 register(Recipe(
     "nb201-table5", "NAS-Bench-201 weight-sharing rows (searched on CIFAR-10), valid and test on three datasets",
     "Dong & Yang, NAS-Bench-201 (ICLR 2020), Table 5",
-    (nb201_search("weight-sharing searches", NB201_WS),),
-    published=(Published("Dong & Yang", "Table 5"),),
+    (nb201_search("weight-sharing searches", NB201_WS), reduced(nb201_search("weight-sharing searches", NB201_WS))),
+    published=(Published("Dong & Yang", "Table 5"),), reduced=NB201_REDUCED,
     missing="The stored public sources give Table 5's CIFAR-10 test column and GDAS's three test columns; the "
             "valid columns and the other test cells are not in them: add them with --published FILE."))
 
@@ -108,8 +123,8 @@ register(Recipe(
     (Part("benchmark rows", "benchmark_stats", {"benchmark": "nb201", "epochs": 200}, needs=(NB201,),
           rows=nb201_rows(("Random baseline", "optimal"))),
      zero_cost_part("synflow", NB201_DATASETS, (100,)),
-     nb201_search("searches", BALENAS_T1)),
-    published=(Published("BaLeNAS", "Table 1"), Published("BaLeNAS", "Table 2")),
+     nb201_search("searches", BALENAS_T1), reduced(nb201_search("searches", BALENAS_T1))),
+    published=(Published("BaLeNAS", "Table 1"), Published("BaLeNAS", "Table 2")), reduced=NB201_REDUCED,
     missing="Valid columns, the search rows other than BaLeNAS's and the Zero-cost NAS row of Table 1 are not in "
             "the stored sources (the Zero-cost row compared is Table 2's N=100)."))
 
@@ -200,14 +215,16 @@ register(Recipe(
     reduced="S5 on digits, a pool of 20 of the 81 cells, 20 epochs, 20 seen / 40 unseen architectures",
     missing="NSA's numbers are not in the stored sources: the phenomenon (the gap per mode) is reported."))
 
+DRNAS_ROWS = {"DrNAS": _o("drnas"), "DARTS": _o("darts"), "ENAS": _o("enas"), "SNAS": _o("snas-bilevel"),
+              "PC-DARTS": _o("pc-darts")}
 register(Recipe(
     "drnas-nb201", "DrNAS's NB-201 rows (searched on CIFAR-10), test accuracy on three datasets",
     "Chen et al., DrNAS (ICLR 2021), NB-201 table (repository README)",
-    (nb201_search("searches", {"DrNAS": _o("drnas"), "DARTS": _o("darts"), "ENAS": _o("enas"),
-                               "SNAS": _o("snas-bilevel"), "PC-DARTS": _o("pc-darts")}, ("test",)),
+    (nb201_search("searches", DRNAS_ROWS, ("test",)), reduced(nb201_search("searches", DRNAS_ROWS, ("test",))),
      Part("benchmark rows", "benchmark_stats", {"benchmark": "nb201", "epochs": 200}, needs=(NB201,),
           rows=nb201_rows(("optimal",), ("test",)))),
-    published=(Published("DrNAS", "README NB-201 table"),)))
+    published=(Published("DrNAS", "README NB-201 table"),), reduced=NB201_REDUCED,
+    missing="The README's DARTS row does not say which order; ours is first order (`darts`)."))
 
 
 def get_recipe(recipe_id: str) -> Recipe:

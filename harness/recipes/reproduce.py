@@ -95,7 +95,8 @@ def run_recipe(recipe: Recipe, ctx: Context, published_files: tuple[str, ...] = 
     for part in recipe.parts:
         why = blocked[part.name] or (part.params["reason"] if part.executor == "unavailable" else None)
         if why:
-            rows += [Ours(r, not_run=why) for r in part.rows]
+            if ctx.scale in part.scales:  # a part of the other scale has its rows listed by its twin
+                rows += [Ours(r, not_run=why) for r in part.rows]
             parts.append({"part": part.name, "tier": part.tier, "ran": False, "why": why, "seconds": 0.0})
             continue
         ctx.say(f"{recipe.id}: {part.name} ({part.tier})")

@@ -125,6 +125,8 @@ def search(part: Part, ctx: Context) -> PartResult:
             res.rows.append(Ours(row, values[row], scale=ctx.scale, note=f"{len(values[row])} searches"))
     if failed:
         res.findings.append(f"{len(failed)} searches did not finish: {', '.join(failed)} (their failed.json says why)")
+    if ctx.scale == "reduced":
+        res.findings += _ranking(res.rows)
     if finished and p["eval"] == "benchmark":
         from harness.reporting.aggregate import load_runs
         from harness.reporting.plots import plot_regret
@@ -133,6 +135,18 @@ def search(part: Part, ctx: Context) -> PartResult:
         plot_regret(load_runs([d for dirs in finished.values() for d in dirs]), Path(ctx.out) / png)
         res.files.append(png)
     return res
+
+
+def _ranking(rows: list[Ours]) -> list[str]:
+    """Per (dataset, split), the methods that ran ordered by mean value, best first (what a reduced run reports)."""
+    by: dict[tuple[str, str, str], list[Ours]] = defaultdict(list)
+    for o in rows:
+        if o.values:
+            by[(o.row.dataset, o.row.split, o.row.metric)].append(o)
+    sign = {"error": 1.0}
+    return [f"Reduced ranking, {ds} {sp} {metric}: " + " > ".join(
+        f"{o.row.method} {o.mean:.2f}" for o in sorted(group, key=lambda o: sign.get(metric, -1.0) * o.mean))
+        for (ds, sp, metric), group in sorted(by.items())]
 
 
 def _base(part: Part, ctx: Context, optimizer: str) -> RunConfig:
