@@ -223,6 +223,11 @@ def test_search_part_runs_through_the_sweep_and_resumes(tmp_path):
     mtime = (run_dir / "final.json").stat().st_mtime_ns
     run_recipe(recipe, ctx)
     assert (run_dir / "final.json").stat().st_mtime_ns == mtime
+    # a diverged run (finished before, so the sweep skips it) is counted, never averaged, as in the tables
+    (run_dir / "final.json").write_text(json.dumps({**final, "status": "diverged"}))
+    rep = run_recipe(recipe, ctx)
+    assert rep["values"][0]["not_run"] == "no finished search (diverged or failed runs: see the findings)"
+    assert rep["findings"][0] == f"1 searches diverged and are left out of the means: {run_dir.name}"
 
 
 def test_robustdarts_eigenvalue_from_the_published_logs(shared_data, tmp_path):

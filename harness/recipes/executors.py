@@ -61,13 +61,12 @@ def benchmark_stats(part: Part, ctx: Context) -> PartResult:
     return res
 
 
-def _train_batch(dataset: str, data_dir: str | None, size: int, seed: int):
-    """``size`` training images (normalised) and labels drawn with numpy seed ``[seed, 1]``."""
+def _train_batch(splits, size: int, seed: int):
+    """``size`` images of ``splits.train`` (normalised) and their labels, drawn with numpy seed ``[seed, 1]``."""
     import torch
 
-    from harness.data import load_dataset, normalize
+    from harness.data import normalize
 
-    splits = load_dataset(dataset, data_dir, "cpu")
     x, y = splits.train
     idx = np.sort(np.random.default_rng([seed, 1]).choice(len(y), size=size, replace=False))
     xb = normalize(x[torch.as_tensor(idx)], splits.mean, splits.std)
@@ -82,7 +81,7 @@ def zero_cost(part: Part, ctx: Context) -> PartResult:
     with ``n``). Networks are the space's full size unless ``params`` say
     otherwise, initialised from the run seed.
     """
-    from harness.data import DATASETS
+    from harness.data import DATASETS, load_dataset
     from harness.metrics import proxies
 
     p = part.params
@@ -95,20 +94,21 @@ def zero_cost(part: Part, ctx: Context) -> PartResult:
         cfg = space.default_config().with_overrides(num_classes=info.num_classes, in_channels=info.in_channels,
                                                     input_size=info.input_size, channels=p.get("channels"),
                                                     depth=p.get("depth"))
+        splits = load_dataset(ds, ctx.data_dir, "cpu") if proxy in proxies.DATA_PROXIES else None
         for seed in ctx.seeds:
             rng = np.random.default_rng(seed)
             archs = [space.sample(rng) for _ in range(max(sizes))]
-            batch = None if proxy not in proxies.DATA_PROXIES else _train_batch(ds, ctx.data_dir, p["batch_size"], seed)
+            batch = None if splits is None else _train_batch(splits, p["batch_size"], seed)
             scores = proxies.score_architectures(space, archs, proxy, batch, cfg, seed=seed, device=ctx.device)
             for n in sizes:
                 best = proxies.pick_best(archs[:n], scores[:n])
                 picks[(ds, n)].append(bench.query(best, ds, "test", "accuracy", p["epochs"], "mean"))
             ctx.say(f"zero-cost NAS {PROXY_LABELS[proxy]} {ds} seed {seed}: "
                     + ", ".join(f"N={n} {picks[(ds, n)][-1]:.2f}" for n in sizes))
+    size_of = {zero_cost_method(proxy, n): n for n in sizes}
     res = PartResult()
     for row in part.rows:
-        n = int(row.method.rsplit("N=", 1)[1].rstrip(")"))
-        res.rows.append(Ours(row, picks[(row.dataset, n)],
+        res.rows.append(Ours(row, picks[(row.dataset, size_of[row.method])],
                              note=f"{space.name} C={cfg.channels} N={cfg.depth}, test accuracy @{p['epochs']} (mean)"))
     return res
 
@@ -116,8 +116,9 @@ def zero_cost(part: Part, ctx: Context) -> PartResult:
 def robustdarts_eigenvalue(part: Part, ctx: Context) -> PartResult:
     """Dominant Hessian eigenvalue over the published search (first and last logged epoch) per setting,
     and its rank correlation with the final error, from the RobustDARTS logs at ``ctx.logs``."""
-    from harness.analysis.correlate import kendall_tau, pyplot, spearman_rho
-    from harness.run.import_robustdarts import _read_errors, dominant_eigenvalues, find_settings
+    from harness.analysis.correlate import pyplot
+    from harness.metrics.rank import kendall_tau, spearman_rho
+    from harness.run.import_robustdarts import dominant_eigenvalues, find_settings, read_errors
 
     p = part.params
     settings = [s for s in find_settings(ctx.logs) if s.space == p["space"] and s.dataset == p["dataset"]]
@@ -129,7 +130,7 @@ def robustdarts_eigenvalue(part: Part, ctx: Context) -> PartResult:
             errs = s.path / f"errors_{seed}.json"
             if not eig or not errs.is_file():
                 continue
-            final_err = _read_errors(errs)["valid_acc"][-1]  # RobustDARTS's "acc" keys hold error in %
+            final_err = read_errors(errs)["valid_acc"][-1]  # RobustDARTS's "acc" keys hold error in %
             epochs = sorted(eig)
             series[(s.drop_path_prob, s.weight_decay, seed)] = (epochs, [eig[e] for e in epochs], final_err,
                                                                  _free_ops(s.path / f"arch_{seed}"))

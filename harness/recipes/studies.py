@@ -80,18 +80,19 @@ def search(part: Part, ctx: Context) -> PartResult:
     named = _configs(part, ctx)
     sweep_out = Path(ctx.out) / "runs"
     ctx.say(f"{part.name}: {len(named)} searches under {sweep_out}")
-    results = run_sweep([c for _, c in named], SweepConfig(out=str(sweep_out), jobs=ctx.jobs),
-                        on_result=lambda r: ctx.say(f"  {r['run_id']}: {r['status']}"))
-    status = {r["run_id"]: r["status"] for r in results}
+    run_sweep([c for _, c in named], SweepConfig(out=str(sweep_out), jobs=ctx.jobs),
+              on_result=lambda r: ctx.say(f"  {r['run_id']}: {r['status']}"))
     res = PartResult()
     finished: dict[tuple[str, str, str], list[Path]] = defaultdict(list)
-    failed = []
+    diverged, failed = [], []
     for name, c in named:
         d = sweep_out / c.run_id()
-        if status.get(c.run_id()) in ("finished", "skipped") and (d / "final.json").is_file():
+        # final.json says how a run ended, whether it ran now or was finished before (the sweep says "skipped")
+        state = json.loads((d / "final.json").read_text()).get("status") if (d / "final.json").is_file() else None
+        if state == "finished":
             finished[(name, c.space, c.dataset)].append(d)
         else:
-            failed.append(c.run_id())
+            (diverged if state == "diverged" else failed).append(c.run_id())
     keep = _selected(part, finished, res)
     bench = None
     if p["eval"] == "benchmark":
@@ -120,9 +121,11 @@ def search(part: Part, ctx: Context) -> PartResult:
         if row in reasons:
             res.rows.append(Ours(row, not_run=reasons[row]))
         elif not values.get(row):
-            res.rows.append(Ours(row, not_run="no finished search (see failed.json under runs/)"))
+            res.rows.append(Ours(row, not_run="no finished search (diverged or failed runs: see the findings)"))
         else:
             res.rows.append(Ours(row, values[row], scale=ctx.scale, note=f"{len(values[row])} searches"))
+    if diverged:  # as in the tables: counted, never averaged
+        res.findings.append(f"{len(diverged)} searches diverged and are left out of the means: {', '.join(diverged)}")
     if failed:
         res.findings.append(f"{len(failed)} searches did not finish: {', '.join(failed)} (their failed.json says why)")
     if ctx.scale == "reduced":

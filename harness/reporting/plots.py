@@ -6,7 +6,6 @@ same colour in every figure, whichever others share the plot.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -27,7 +26,7 @@ _PALETTE = [*plt.get_cmap("tab10").colors, "#000000", "#393b79", "#637939", "#84
 #: same in every figure.
 _KNOWN = ["darts", "gdas", "rsws", "setn", "enas", "snas", "pc-darts", "sdarts-rs", "drnas", "balenas", "vim-nas",
           "nsa", "oneshot", "random", "darts-2nd", "darts-es", "darts-ada", "darts-dp", "sdarts-adv", "balenas-tf",
-          "balenas-1st", "snas-bilevel", "pcdarts", "vimnas"]
+          "balenas-1st", "snas-bilevel"]
 _FIXED = {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(_KNOWN[:len(_PALETTE)])}
 #: Line styles that tell apart the settings of one optimizer (same colour).
 _STYLES = ["-", "--", ":", "-."]
@@ -257,17 +256,6 @@ def plot_eigenvalue(runs: Runs, path: str | Path, log: bool = False) -> Path:
     return _save(fig, path)
 
 
-def kendall_tau(x, y) -> tuple[float, int]:
-    """Kendall tau-b over the pairs where both values are finite, and that count."""
-    from scipy import stats
-
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 2 or np.ptp(x[ok]) == 0 or np.ptp(y[ok]) == 0:
-        return math.nan, int(ok.sum())
-    return float(stats.kendalltau(x[ok], y[ok]).statistic), int(ok.sum())
-
-
 def robust_limits(v, pad: float = 0.05, fence: float = 3.0) -> tuple[float, float] | None:
     """Axis limits covering every value inside Tukey's far fences (quartiles -+ ``fence`` x IQR), padded: one
     broken evaluation cannot squash the rest, and ordinary extremes stay in view. None when nothing lies outside."""
@@ -285,18 +273,14 @@ def robust_limits(v, pad: float = 0.05, fence: float = 3.0) -> tuple[float, floa
 
 def scatter_panel(ax, x, y, xlabel: str, ylabel: str, title: str = "", top: float = 0.1, color=None) -> None:
     """Draw ``y`` against ``x`` on ``ax``: the title states Kendall tau, Spearman rho and the top-``top``
-    precision (rank statistics, robust to outliers; top-k as ``analysis.correlate``: ``k = ceil(top * n)``,
-    ties to the earlier point); the axes leave out points beyond Tukey's far fences and say how many."""
-    from scipy import stats
+    precision (``harness.metrics.rank``: rank statistics, robust to outliers); the axes leave out points beyond
+    Tukey's far fences and say how many."""
+    from harness.metrics.rank import rank_correlations
 
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    tau, n = kendall_tau(x, y)
     ok = np.isfinite(x) & np.isfinite(y)
-    varied = n > 2 and np.ptp(x[ok]) > 0 and np.ptp(y[ok]) > 0  # a constant axis has no rank correlation
-    rho = float(stats.spearmanr(x[ok], y[ok]).statistic) if varied else math.nan
-    k = max(1, math.ceil(top * n - 1e-9)) if n else 0
-    prec = (len(set(np.argsort(-x[ok], kind="stable")[:k].tolist())
-                & set(np.argsort(-y[ok], kind="stable")[:k].tolist())) / k) if k else math.nan
+    st = rank_correlations(x, y, (top,))
+    tau, rho, n, prec = st["kendall_tau"], st["spearman_rho"], st["n"], st[f"top{round(100 * top):g}pct_precision"]
     ax.scatter(x, y, s=10, alpha=0.6, color=color or optimizer_color("oneshot"))
     outside = 0
     for lim, v, setter in ((robust_limits(x[ok]), x[ok], ax.set_xlim), (robust_limits(y[ok]), y[ok], ax.set_ylim)):

@@ -98,7 +98,8 @@ def dominant_eigenvalues(path: Path) -> dict[int, float]:
     return {e: float(np.linalg.eigvalsh(h)[-1]) for e, h in logged_hessians(path).items()}
 
 
-def _read_errors(path: Path) -> dict[str, list[float]]:
+def read_errors(path: Path) -> dict[str, list[float]]:
+    """The four series of an ``errors_<seed>.json`` (the "acc" keys hold error in %), checked to match."""
     try:
         d = json.loads(path.read_text())
     except json.JSONDecodeError:
@@ -126,7 +127,7 @@ def import_seed(setting: Setting, seed: int, out_root: str | Path) -> Path:
     """Write one run directory for ``seed`` of ``setting``; returns it (an existing one is kept)."""
     from harness.optimizers import make_config
 
-    errors = _read_errors(setting.path / f"errors_{seed}.json")
+    errors = read_errors(setting.path / f"errors_{seed}.json")
     archs = _canonical_archs(setting, setting.path / f"arch_{seed}")
     der = setting.path / f"derivatives_{seed}.json"
     eig = dominant_eigenvalues(der) if der.is_file() else {}
