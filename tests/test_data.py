@@ -121,6 +121,8 @@ def test_cifar100_official_format_and_halves(cifar100_dir, c100):
     assert s.sizes()["valid"] + s.sizes()["test"] == len(y) and s.sizes()["valid"] == len(y) // 2
     assert _rows(torch.cat([s.valid[0], s.test[0]])) == _rows(torch.from_numpy(x))
     assert s.search_valid[0] is s.valid[0] and 0 <= int(s.test[1].min()) and int(s.test[1].max()) <= 99
+    # retraining reports the whole official test set (RobustDARTS / DARTS evaluation), never NB-201's half
+    assert torch.equal(s.full_test[0], torch.from_numpy(x)) and s.sizes()["full_test"] == len(y)
     # NB-201's x-valid / x-test file wins over the seed-0 halves
     xv, xt = list(range(10, len(y))), list(range(10))
     (cifar100_dir / "cifar100-test-split.txt").write_text(json.dumps({"xvalid": xv, "xtest": xt}))
@@ -129,6 +131,19 @@ def test_cifar100_official_format_and_halves(cifar100_dir, c100):
     finally:
         (cifar100_dir / "cifar100-test-split.txt").unlink()
     assert torch.equal(s.test[0], torch.from_numpy(x[:10])) and torch.equal(s.valid[1], torch.from_numpy(y[10:]))
+
+
+def test_retraining_tests_on_the_whole_cifar100_test_set(cifar100_dir, c100):
+    from harness.run.evaluate import EvalProtocol, evaluate
+    from search_spaces import get_space
+
+    arch = get_space("s5").to_str(get_space("s5").sample(np.random.default_rng(0)))
+    res = evaluate(arch, EvalProtocol(dataset="cifar100", data_dir=str(cifar100_dir), layers=3, channels=4,
+                                      epochs=1, batch_size=64, cutout=4), space="s5", out=cifar100_dir / "eval")
+    (work,) = (cifar100_dir / "eval").iterdir()
+    result = json.loads((work / "retrain-seed0" / "result.json").read_text())
+    assert result["test_split"] == "full_test" and result["test_size"] == len(c100[1]) == 916
+    assert res["retrained_test_error"] == pytest.approx(result["test_error"])
 
 
 def test_imagenet16_keeps_120_classes_zero_based(imagenet16):
@@ -141,6 +156,7 @@ def test_imagenet16_keeps_120_classes_zero_based(imagenet16):
     assert int(s.train[1].min()) == 0 and int(s.train[1].max()) == 119
     val_kept = (labels[600:] <= 120).sum()
     assert s.sizes()["valid"] + s.sizes()["test"] == val_kept and s.search_valid[0] is s.valid[0]
+    assert s.sizes()["full_test"] == val_kept
     assert load_dataset("ImageNet16-120", root / "ImageNet16").sizes() == s.sizes()
 
 
@@ -190,7 +206,7 @@ def test_pickles_cannot_run_code(tmp_path, imagenet16):
 
 def test_digits_split_sizes_and_stratification(tmp_path):
     s = load_dataset("digits", tmp_path / "ignored")
-    assert s.sizes() == {"search_train": 538, "search_valid": 539, "train": 1077, "valid": 360, "test": 360}
+    assert s.sizes() == {"search_train": 538, "search_valid": 539, "train": 1077, "valid": 360, "test": 360, "full_test": 360}
     assert s.search_train[0].shape[1:] == (1, 8, 8) and int(s.train[0].max()) == 255
     for k in ("valid", "test"):
         assert np.ptp(np.bincount(getattr(s, k)[1].numpy())) <= 1

@@ -9,13 +9,16 @@ import sys
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
+from scipy import stats as sps
 
 from harness.recipes.catalogue import NB201, RECIPES, register, zero_cost_part
-from harness.recipes.compare import Ours, compare, comparisons, load_published, select
+from harness.recipes.compare import Ours, chance_line, comparisons, judge, load_published, select
 from harness.recipes.executors import EXECUTORS
 from harness.recipes.recipe import Context, Part, Published, Recipe, Row, check_tier
-from harness.recipes.reproduce import blocker, run_recipe
+from harness.recipes.reproduce import VERDICT, blocker, run_recipe
+from harness.references.seeds import COLUMNS, STATISTICS
 from search_spaces.errors import ConfigError, UserError
 
 REQUIRED = ("nb201-table5", "balenas-table1", "balenas-table2", "balenas-table4", "balenas-table5", "balenas-fig1",
@@ -83,33 +86,93 @@ def test_published_csv_is_complete_and_typed():
     # the numbers the issue names, with their stds
     z = pub[(pub.method == "Zero-cost NAS (SynFlow, N=100)") & (pub.table == "Table 2")]
     assert sorted(z.value.astype(float)) == [44.43, 69.87, 93.45]
-    rb = pub[(pub.method == "Random baseline") & (pub.dataset == "cifar10")]
-    assert rb.value.iloc[0] == "86.61" and rb["std"].iloc[0] == "13.46"
+    rb = pub[(pub.method == "Random baseline") & (pub.dataset == "cifar10") & (pub.split == "test")]
+    assert set(rb.value) == {"86.61"} and set(rb["std"]) == {"13.46"} and set(rb.statistic) == {"population"}
+    assert set(pub.statistic) <= set(STATISTICS) and set(pub.columns) == set(COLUMNS)
 
 
-@pytest.mark.parametrize("values,value,std,expect", [
-    ([93.0, 93.4], "93.45", "0.16", (-0.25, -1.5625, "published", "reproduced")),  # hand: (93.2-93.45)/0.16
-    ([1.0, 3.0], "5.00", "", (-3.0, -3.0 / math.sqrt(2.0), "ours", "differs")),    # our std = sqrt(2)
-    ([54.296], "54.30", "0.00", (-0.004, None, "none (exact)", "reproduced")),    # within half a unit (0.005)
-    ([54.31], "54.30", "0.00", (0.01, None, "none (exact)", "differs")),
-    ([90.0, 94.0], "93.00", "1.00", (-1.0, -1.0, "published", "reproduced")),
-    ([90.0, 90.0], "93.00", "1.00", (-3.0, -3.0, "published", "differs")),
-])
-def test_comparison_arithmetic(values, value, std, expect):
-    diff, z, of, verdict = compare(Ours(Row("m", "cifar10", "test"), values), value, std)
-    assert diff == pytest.approx(expect[0])
-    assert (z is None and expect[1] is None) or z == pytest.approx(expect[1])
-    assert (of, verdict) == expect[2:]
+def pub_row(value: str, std: str = "", n: str = "", statistic: str = "mean", **kw) -> dict[str, str]:
+    return {"method": "m", "benchmark": "nb201", "dataset": "cifar10", "split": "test", "metric": "accuracy",
+            "setting": "", "value": value, "std": std, "n": n, "statistic": statistic, "source": "s", "table": "t",
+            "protocol": "", "disputed": "", **kw}
+
+
+def ours(*values: float, **kw) -> Ours:
+    return Ours(Row("m", "cifar10", "test"), list(values), **kw)
+
+
+def test_three_identical_seeds_are_no_spread_not_a_tiny_tolerance():
+    same = [54.3, 54.3, 54.3]
+    assert 0 < np.std(same, ddof=1) < 1e-13  # the float artefact the verdict must not divide by
+    c = judge(ours(*same), pub_row("54.30", "0.00", "4"), 0.5)
+    assert c.verdict == "consistent" and "3/3" in c.detail and c.p is None
+    c = judge(ours(*same), pub_row("54.30", "0.58", "4"), 0.5)  # our std 0: only the published spread counts
+    w = sps.ttest_ind_from_stats(54.3, 0.0, 3, 54.30, 0.58, 4, equal_var=False)
+    assert c.verdict == "inconclusive" and c.p == pytest.approx(w.pvalue) and abs(c.difference) < 1e-9
+
+
+def test_published_std_zero_compares_per_seed_and_never_uses_our_std():
+    c = judge(ours(54.3, 54.3, 93.0, 93.0), pub_row("54.30", "0.00", "4"), 0.5)
+    assert "2/4" in c.detail and c.p == pytest.approx(sps.fisher_exact([[2, 2], [4, 0]])[1])
+    assert c.verdict == "inconclusive"
+    c = judge(ours(93.0, 93.1, 93.2, 93.3), pub_row("54.30", "0.00", "4"), 0.5)
+    assert c.verdict == "differs" and c.p == pytest.approx(2 / 70)
+    # a noisy run of ours does not make a published exact-looking value easier to "reproduce"
+    c = judge(ours(80.0, 99.0), pub_row("94.00", "0.00"), 0.5)
+    assert c.verdict == "inconclusive" and "0/2" in c.detail and "not stated" in c.detail
+
+
+@pytest.mark.parametrize("n_pub", ["4", ""])
+def test_mean_rows_are_welch_with_three_verdicts(n_pub):
+    vals = [92.31, 93.66, 92.70, 92.77]  # a zero-cost row's four seeds beside Table 2's 93.45 +- 0.16
+    c = judge(ours(*vals), pub_row("93.45", "0.16", n_pub), 0.5)
+    if n_pub:
+        ref = sps.ttest_ind_from_stats(np.mean(vals), np.std(vals, ddof=1), 4, 93.45, 0.16, 4, equal_var=False)
+    else:
+        ref = sps.ttest_1samp(vals, 93.45)
+        assert "published n not stated" in c.detail
+    assert c.p == pytest.approx(ref.pvalue, rel=1e-9)
+    assert c.verdict == ("differs" if ref.pvalue < 0.05 else "inconclusive")
+    assert c.ci[0] < c.difference < c.ci[1]
+    far = judge(ours(90.0, 90.1, 89.9, 90.05), pub_row("93.45", "0.16", "4"), 0.5)
+    assert far.verdict == "differs" and far.ci[1] < 0
+    same = judge(ours(*[93.45 + d for d in (-0.05, 0.05, 0.0, 0.01)] * 4), pub_row("93.45", "0.05", "16"), 0.5)
+    assert same.verdict == "consistent"  # the 90 % interval lies inside +-0.5
+
+
+def test_other_statistics():
+    c = judge(ours(2.7, 2.9, 3.1, 2.65), pub_row("2.61", n="4", statistic="min", metric="error"), 0.3)
+    assert c.ours_value == 2.65 and c.verdict == "differs"  # 2.61 lies below every min-of-4 resample
+    c = judge(ours(2.7, 2.9, 3.1, 2.65), pub_row("2.70", n="4", statistic="min"), 0.3)
+    assert c.verdict == "consistent" and c.ci == pytest.approx((2.65 - 2.70, 2.9 - 2.70))
+    c = judge(ours(3.0, 2.8, 3.5, scores=[90.0, 91.0, 89.0]), pub_row("2.80", statistic="selected"), 0.3)
+    assert c.ours_value == 2.8 and c.verdict == "inconclusive"  # interval (2.8, 3.5) holds 2.80, wider than +-0.3
+    assert judge(ours(3.0), pub_row("2.80", statistic="selected"), 0.3).verdict.startswith("not run")
+    rng = np.random.default_rng(0)
+    pop = rng.normal(87.06, 12.94, size=15625)
+    c = judge(ours(*pop), pub_row("86.61", "13.46", "15625", "population"), 0.5)
+    se = 13.46 / math.sqrt(15625)
+    assert c.p == pytest.approx(2 * sps.norm.sf(abs(np.mean(pop) - 86.61) / se)) and c.verdict == "differs"
+    assert judge(ours(94.3733), pub_row("94.37", statistic="exact"), 0.5).verdict == "consistent"
+    assert judge(ours(94.3833), pub_row("94.37", statistic="exact"), 0.5).verdict == "differs"
 
 
 def test_reduced_and_not_run_rows_are_never_scored():
-    assert compare(Ours(Row("m", "c", "test"), [1.0], scale="reduced"), "1.00", "0.1")[3] == "reduced: not compared"
-    assert math.isnan(compare(Ours(Row("m", "c", "test"), [1.0], scale="reduced"), "1.00", "0.1")[0])
+    assert judge(ours(1.0, scale="reduced"), pub_row("1.00", "0.1"), 0.5).verdict == "reduced: not compared"
     o = Ours(Row("m", "c", "test"), not_run="needs X")
-    assert compare(o, "1.00", "")[3] == "not run: needs X"
-    pub = load_published()
-    lines = comparisons([Ours(Row("nobody", "cifar10", "test"), [1.0])], pub)
+    assert judge(o, pub_row("1.00"), 0.5).verdict == "not run: needs X"
+    lines = comparisons([Ours(Row("nobody", "cifar10", "test"), [1.0])], load_published())
     assert [c.verdict for c in lines] == ["no published value"]
+
+
+def test_many_cells_say_what_chance_gives_and_holm():
+    rng = np.random.default_rng(3)
+    pub = pd.DataFrame([pub_row("90.00", "1.00", "4", method=f"m{i}") for i in range(30)])
+    rows = [Ours(Row(f"m{i}", "cifar10", "test"), list(rng.normal(90, 1, 4))) for i in range(30)]
+    lines = comparisons(rows, pub)
+    assert all(c.holm is not None and c.holm >= c.p for c in lines)
+    text = chance_line(lines)
+    assert "30 rows carry a p-value" in text and "about 1.5 of them" in text and "after Holm" in text
 
 
 def harness(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -152,10 +215,10 @@ def test_blockers_name_what_is_missing(tmp_path):
 
 def test_each_part_has_its_own_blocker(cifar10_dir, tmp_path):
     """CIFAR-10 files alone: the CIFAR-10 SNIP part runs, the CIFAR-100 / ImageNet16-120 one says what it needs."""
-    parts = {p.name: p for p in RECIPES["balenas-table4"].parts}
+    c10, other = zero_cost_part("snip", ("cifar10",)), zero_cost_part("snip", ("cifar100", "ImageNet16-120"))
     ctx = Context(out=tmp_path, benchmark_file=str(cifar10_dir), data_dir=str(cifar10_dir))
-    assert blocker(parts["zero-cost NAS, snip, cifar10"], ctx) is None
-    assert "cifar100 / ImageNet16-120 files" in blocker(parts["zero-cost NAS, snip, cifar100 / ImageNet16-120"], ctx)
+    assert blocker(c10, ctx) is None
+    assert "cifar100 / ImageNet16-120 files" in blocker(other, ctx)
 
 
 def test_zero_cost_recipe_end_to_end_on_a_slice(shared_data, tmp_path):
@@ -181,8 +244,9 @@ def test_zero_cost_recipe_end_to_end_on_a_slice(shared_data, tmp_path):
     assert val["values"] == pytest.approx(expect)
     (row,) = rep["table"]["rows"]
     mean = float(np.mean(expect))
-    assert row[5].startswith(f"{mean:.2f} ±") and row[6] == "90.00 ± 1.00"
-    assert row[-1] == ("reproduced" if abs(mean - 90.0) <= 2.0 else "differs")
+    assert row[3].startswith(f"{mean:.2f} ±") and row[4] == "90.00 ± 1.00 (mean)"
+    p = sps.ttest_1samp(expect, 90.0).pvalue  # the user's row states no n: a one-sample t on our seeds
+    assert row[6] == f"{p:.3g} ({p:.3g})" and row[VERDICT] == ("differs" if p < 0.05 else "inconclusive")
     md = (tmp_path / "out" / "reproduction.md").read_text()
     assert "Zero-cost NAS (SynFlow, N=5)" in md and "| zero-cost NAS, synflow, cifar10 | cpu | yes |" in md
     assert json.loads((tmp_path / "out" / "reproduction.json").read_text())["counts"]
@@ -192,13 +256,18 @@ def test_benchmark_rows_say_not_run_for_a_missing_split(shared_data, tmp_path):
     part = RECIPES["balenas-table1"].parts[0]
     rep = run_recipe(replace(RECIPES["balenas-table1"], parts=(part,)),
                      Context(out=tmp_path, benchmark_file=str(shared_data / "nb201")))
-    by = {(r[0], r[2], r[3]): r for r in rep["table"]["rows"]}
-    assert by[("optimal", "cifar10", "test")][-1] == "reproduced"
-    assert by[("optimal", "cifar10", "test")][5].startswith("94.37")
-    valid = by[("optimal", "cifar10", "valid")][-1]
+    by = {(r[0], *r[2].split()[1:3]): r for r in rep["table"]["rows"]}
+    assert by[("optimal", "cifar10", "test")][VERDICT] == "consistent"
+    assert by[("optimal", "cifar10", "test")][3].startswith("94.37")
+    valid = by[("optimal", "cifar10", "valid")][VERDICT]
     assert valid.startswith("not run: needs the official NB-201 file") and "valid" in valid
+    # the Random baseline is a population: our mean over all 15,625 cells against the source's standard error
     rb = by[("Random baseline", "ImageNet16-120", "test")]
-    assert "n=15625" in rb[5] and rb[-1] == "reproduced"
+    values = next(v["values"] for v in rep["values"] if v["method"] == "Random baseline"
+                  and v["dataset"] == "ImageNet16-120" and v["split"] == "test")
+    z = (np.mean(values) - 33.13) / (9.66 / math.sqrt(15625))
+    assert len(values) == 15625 and "n=15625" in rb[3] and rb[VERDICT] == "differs" and z > 1.96
+    assert rb[6].startswith(f"{2 * sps.norm.sf(z):.3g}")
 
 
 def test_search_part_runs_through_the_sweep_and_resumes(tmp_path):
@@ -306,7 +375,7 @@ def test_reduced_studies_report_what_their_runs_measured(tmp_path):
 def test_reduced_search_reports_a_ranking_and_never_a_verdict(shared_data, cifar10_dir, tmp_path):
     """nb201-table5 at --scale reduced on a tiny slice (one optimizer, one epoch): its rows are labelled reduced,
     never scored, listed once (the full-scale twin adds none), and the finding ranks what ran."""
-    full, red = RECIPES["nb201-table5"].parts
+    full, red, _ = RECIPES["nb201-table5"].parts
     red = replace(red, params={**red.params, "optimizers": {"GDAS": {"optimizer": "gdas"}},
                                "run": {**red.params["run"], "epochs": 1, "subset": 64}},
                   rows=tuple(r for r in red.rows if r.method == "GDAS"))
@@ -314,7 +383,7 @@ def test_reduced_search_reports_a_ranking_and_never_a_verdict(shared_data, cifar
     rep = run_recipe(replace(RECIPES["nb201-table5"], parts=(full, red)),
                      Context(out=tmp_path, benchmark_file=str(shared_data / "nb201"), data_dir=str(cifar10_dir),
                              seeds=(0,), scale="reduced"))
-    verdicts = [r[-1] for r in rep["table"]["rows"]]
+    verdicts = [r[VERDICT] for r in rep["table"]["rows"]]
     assert len(verdicts) == len(red.rows) == 6
     assert all(v == "reduced: not compared" or v.startswith("not run: needs the official NB-201 file")
                for v in verdicts) and "reduced: not compared" in verdicts

@@ -34,13 +34,21 @@ def reproduce_cmd(recipe_id, list_, show, data_dir, benchmark_file, logs, device
     from harness.recipes.catalogue import RECIPES, get_recipe
 
     if list_:
-        rows = [("id", "tiers", "needs", "source")] + [(r.id, r.tiers, r.needs_text(), r.source)
-                                                        for r in RECIPES.values()]
-        w = [max(len(row[i]) for row in rows) + 2 for i in range(3)]
+        from harness.recipes.compare import load_published
+        from harness.recipes.reproduce import published_counts
+
+        pub = load_published(published_files)
+        rows = [("id", "tiers", "published/ours/cpu", "needs", "source")]
+        for r in RECIPES.values():
+            rows.append((r.id, r.tiers, "/".join(map(str, published_counts(r, pub))), r.needs_text(), r.source))
+        w = [max(len(row[i]) for row in rows) + 2 for i in range(4)]
         for row in rows:
-            click.echo("".join(v.ljust(n) for v, n in zip(row, w)) + row[3])
+            click.echo("".join(v.ljust(n) for v, n in zip(row, w)) + row[4])
         click.echo("\ntiers: cpu runs on a laptop CPU with data a user has or the project ships; gpu needs a GPU; "
-                   "'needs F' needs the official file F. Each recipe: harness reproduce ID --show.")
+                   "'needs F' needs the official file F. published/ours/cpu: the published numbers the "
+                   "recipe lists, how many of them a part of this harness computes, and how many a cpu-tier part "
+                   "computes. Each recipe: harness "
+                   "reproduce ID --show.")
         return
     if not recipe_id:
         raise ConfigError("usage: harness reproduce RECIPE_ID [options] (harness reproduce --list shows the ids)")

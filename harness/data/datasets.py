@@ -2,14 +2,14 @@
 
 Split sizes for the full official data (digits is fixed and always complete):
 
-==============  ============  ============  =========  =========  ==========
-dataset         search_train  search_valid  train      valid      test
-==============  ============  ============  =========  =========  ==========
-cifar10         25,000 (a)    25,000 (a)    50,000     = s_valid  10,000 (b)
-cifar100        = train       5,000 (c)     50,000     = s_valid  5,000 (c)
-ImageNet16-120  = train       3,000 (c)     151,700    = s_valid  3,000 (c)
-digits          538 (d)       539 (d)       1,077 (e)  360 (e)    360 (e)
-==============  ============  ============  =========  =========  ==========
+==============  ============  ============  =========  =========  ==========  =========
+dataset         search_train  search_valid  train      valid      test        full_test
+==============  ============  ============  =========  =========  ==========  =========
+cifar10         25,000 (a)    25,000 (a)    50,000     = s_valid  10,000 (b)  = test
+cifar100        = train       5,000 (c)     50,000     = s_valid  5,000 (c)   10,000 (f)
+ImageNet16-120  = train       3,000 (c)     151,700    = s_valid  3,000 (c)   6,000 (f)
+digits          538 (d)       539 (d)       1,077 (e)  360 (e)    360 (e)     = test
+==============  ============  ============  =========  =========  ==========  =========
 
 (a) The two halves of the official training set. NB-201 takes them from its
     ``cifar-split.txt``; put that file (JSON, keys ``train`` / ``valid``) in
@@ -25,6 +25,9 @@ digits          538 (d)       539 (d)       1,077 (e)  360 (e)    360 (e)
 (e) scikit-learn's 1,797 digits split once with seed 0 by
     ``splits.stratified_split`` into test 360 and valid 360 (36 per class
     each) and train 1,077 (the rest).
+(f) The whole official test set (CIFAR-100) / 120-class validation set
+    (ImageNet16-120): what stand-alone retraining reports, as RobustDARTS's
+    ``src/evaluation`` and DARTS's ``train.py`` test on the whole test set.
 
 Split files are looked for in the batch folder and in the folder holding it.
 
@@ -50,7 +53,7 @@ from search_spaces.errors import ConfigError, UnknownNameError
 #: ``(x uint8 [N, C, H, W], y int64 [N])`` on one device.
 Pair = tuple[torch.Tensor, torch.Tensor]
 
-SPLITS = ("search_train", "search_valid", "train", "valid", "test")
+SPLITS = ("search_train", "search_valid", "train", "valid", "test", "full_test")
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class DatasetSplits:
     train: Pair
     valid: Pair
     test: Pair
+    full_test: Pair
     num_classes: int
     in_channels: int
     input_size: int
@@ -139,7 +143,7 @@ def _splits_digits() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     s_tr, s_va = halves(y[tr])
     xt, yt = x[tr], y[tr]
     return {"search_train": (xt[s_tr], yt[s_tr]), "search_valid": (xt[s_va], yt[s_va]),
-            "train": (xt, yt), "valid": (x[va], y[va]), "test": (x[te], y[te])}
+            "train": (xt, yt), "valid": (x[va], y[va]), "test": (x[te], y[te]), "full_test": (x[te], y[te])}
 
 
 def _split_dirs(located: Path) -> list[Path]:
@@ -162,7 +166,7 @@ def _splits_cifar10(data_dir: str | Path | None) -> dict[str, tuple[np.ndarray, 
     s_tr, s_va = got if got is not None else halves(ty)
     valid = (tx[s_va], ty[s_va])
     return {"search_train": (tx[s_tr], ty[s_tr]), "search_valid": valid, "train": (tx, ty), "valid": valid,
-            "test": test}
+            "test": test, "full_test": test}
 
 
 def _splits_halved_test(name: str, data_dir: str | Path | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -176,7 +180,8 @@ def _splits_halved_test(name: str, data_dir: str | Path | None) -> dict[str, tup
     got = _find_split(_split_dirs(located), fname, ("xvalid", "xtest"), len(ey))
     xv, xt = got if got is not None else halves(ey)
     valid = (ex[xv], ey[xv])
-    return {"search_train": train, "search_valid": valid, "train": train, "valid": valid, "test": (ex[xt], ey[xt])}
+    return {"search_train": train, "search_valid": valid, "train": train, "valid": valid, "test": (ex[xt], ey[xt]),
+            "full_test": (ex, ey)}
 
 
 def load_dataset(name: str, data_dir: str | Path | None, device: torch.device | str = "cpu",

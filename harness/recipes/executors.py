@@ -88,7 +88,7 @@ def zero_cost(part: Part, ctx: Context) -> PartResult:
     bench = load_benchmark(p["benchmark"], ctx.benchmark_file)
     space = get_space(p["space"])
     sizes, proxy = tuple(p["sizes"]), p["proxy"]
-    picks: dict[tuple[str, int], list[float]] = defaultdict(list)
+    picks: dict[tuple[str, int], list] = defaultdict(list)
     for ds in p["datasets"]:
         info = DATASETS[ds]
         cfg = space.default_config().with_overrides(num_classes=info.num_classes, in_channels=info.in_channels,
@@ -101,15 +101,21 @@ def zero_cost(part: Part, ctx: Context) -> PartResult:
             batch = None if splits is None else _train_batch(splits, p["batch_size"], seed)
             scores = proxies.score_architectures(space, archs, proxy, batch, cfg, seed=seed, device=ctx.device)
             for n in sizes:
-                best = proxies.pick_best(archs[:n], scores[:n])
-                picks[(ds, n)].append(bench.query(best, ds, "test", "accuracy", p["epochs"], "mean"))
-            ctx.say(f"zero-cost NAS {PROXY_LABELS[proxy]} {ds} seed {seed}: "
-                    + ", ".join(f"N={n} {picks[(ds, n)][-1]:.2f}" for n in sizes))
-    size_of = {zero_cost_method(proxy, n): n for n in sizes}
+                picks[(ds, n)].append(proxies.pick_best(archs[:n], scores[:n]))
+            ctx.say(f"zero-cost NAS {PROXY_LABELS[proxy]} {ds} seed {seed}: " + ", ".join(
+                f"N={n} {bench.query(picks[(ds, n)][-1], ds, 'test', 'accuracy', p['epochs'], 'mean'):.2f}"
+                for n in sizes))
+    size_of = dict(p.get("names") or {zero_cost_method(proxy, n): n for n in sizes})
     res = PartResult()
     for row in part.rows:
-        res.rows.append(Ours(row, picks[(row.dataset, size_of[row.method])],
-                             note=f"{space.name} C={cfg.channels} N={cfg.depth}, test accuracy @{p['epochs']} (mean)"))
+        try:
+            vals = [bench.query(a, row.dataset, row.split, row.metric, p["epochs"], "mean")
+                    for a in picks[(row.dataset, size_of[row.method])]]
+        except BenchmarkError:
+            res.rows.append(Ours(row, not_run=missing_column(p["benchmark"], row, p["epochs"])))
+            continue
+        res.rows.append(Ours(row, vals, note=f"{space.name} C={cfg.channels} N={cfg.depth}, {row.split} accuracy "
+                                             f"@{p['epochs']} (mean)"))
     return res
 
 
@@ -184,8 +190,9 @@ def robustdarts_eigenvalue(part: Part, ctx: Context) -> PartResult:
 
 
 def unavailable(part: Part, ctx: Context) -> PartResult:
-    """Rows this harness cannot compute, each ``not run`` with ``params['reason']``."""
-    return PartResult(rows=[Ours(r, not_run=part.params["reason"]) for r in part.rows])
+    """Rows this harness cannot compute, each ``not run`` with ``params['reasons'][metric]`` or ``['reason']``."""
+    reasons = part.params.get("reasons", {})
+    return PartResult(rows=[Ours(r, not_run=reasons.get(r.metric, part.params["reason"])) for r in part.rows])
 
 
 def _free_ops(path: Path) -> float:

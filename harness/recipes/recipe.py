@@ -38,13 +38,15 @@ class Need:
 
 @dataclass(frozen=True)
 class Row:
-    """One cell family of a table: (method, benchmark, dataset, split, metric) as in ``published.csv``."""
+    """One cell family of a table: (method, benchmark, dataset, split, metric, setting) as in ``published.csv``
+    (``setting``: what else sets the number apart, e.g. the retraining sizes; empty for the usual one)."""
 
     method: str
     dataset: str
     split: str
     metric: str = "accuracy"
     benchmark: str = "nb201"
+    setting: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,10 +80,12 @@ class Part:
 
 @dataclass(frozen=True)
 class Published:
-    """Selects rows of ``published.csv``: ``source`` is a substring of the source column, ``table`` exact."""
+    """Selects rows of ``published.csv``: ``source`` is a substring of the source column, ``table`` exact,
+    ``methods`` (if given) the methods kept."""
 
     source: str
     table: str
+    methods: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,8 @@ class Recipe:
         seeds: Default seeds (``--seeds`` overrides).
         reduced: What ``--scale reduced`` runs instead (None: no reduced version).
         missing: Published numbers this catalogue lacks and why (printed with the table).
+        margins: Equivalence margins per (metric, dataset) where this table needs its own
+            (``harness.recipes.compare.MARGINS`` otherwise); printed with every row.
     """
 
     id: str
@@ -107,6 +113,7 @@ class Recipe:
     seeds: tuple[int, ...] = (0, 1, 2)
     reduced: str | None = None
     missing: str | None = None
+    margins: Mapping[tuple[str, str], float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.id or not self.parts:
@@ -116,6 +123,7 @@ class Recipe:
             raise ConfigError(f"recipe {self.id!r}: part names must be unique, got {names}")
         if self.reduced is None and any("reduced" in p.scales for p in self.parts):
             raise ConfigError(f"recipe {self.id!r}: a part runs reduced but the recipe does not say what that is")
+        object.__setattr__(self, "margins", MappingProxyType(dict(self.margins)))
 
     @property
     def tier(self) -> str:

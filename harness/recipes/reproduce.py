@@ -16,13 +16,28 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from harness.recipes.compare import Comparison, Ours, comparisons, load_published, select
+from harness.metrics.stats import decimals
+from harness.recipes.compare import ALPHA, Comparison, Ours, chance_line, comparisons, load_published, select
 from harness.recipes.recipe import Context, Part, PartResult, Recipe
 from search_spaces.errors import DataError, UserError
 from search_spaces.io import atomic_write_json, atomic_write_text
 
-HEADER = ["method", "benchmark", "dataset", "split", "metric", "ours (mean ± std, n)", "published (± std)",
-          "difference", "in std units", "verdict"]
+HEADER = ["method", "setting", "quantity", "ours", "published", "difference [95 % interval]", "p (Holm)", "margin",
+          "verdict", "detail"]
+VERDICT = 8  # index of the verdict column
+
+
+def published_counts(recipe: Recipe, published) -> tuple[int, int, int]:
+    """(published numbers the recipe lists, those a part of this harness computes, those a ``cpu``-tier part
+    computes)."""
+    def keys(parts) -> set[tuple[str, ...]]:
+        return {(r.method, r.benchmark, r.dataset, r.split, r.metric, r.setting) for p in parts for r in p.rows}
+
+    ours = keys(p for p in recipe.parts if p.executor != "unavailable")
+    cpu = keys(p for p in recipe.parts if p.executor != "unavailable" and p.tier == "cpu" and "full" in p.scales)
+    chosen = [tuple(x) for x in select(published, recipe.published)[
+        ["method", "benchmark", "dataset", "split", "metric", "setting"]].itertuples(index=False)]
+    return len(chosen), sum(k in ours for k in chosen), sum(k in cpu for k in chosen)
 
 
 def blocker(part: Part, ctx: Context, long: bool = False) -> str | None:
@@ -51,22 +66,38 @@ def blocker(part: Part, ctx: Context, long: bool = False) -> str | None:
     return "needs " + "; ".join(missing) if missing else None
 
 
-def _fmt(x: float | None, fmt: str = "{:.2f}") -> str:
-    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else fmt.format(x)
+def _num(x: float | None, dec: int, sign: bool = False) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ""
+    return f"{x:+.{dec}f}" if sign else f"{x:.{dec}f}"
 
 
 def table_rows(lines: list[Comparison]) -> list[list[str]]:
-    """The comparison as text cells (``HEADER`` order)."""
+    """The comparison as text cells (``HEADER`` order), at the published value's decimals."""
     out = []
     for c in lines:
         o: Ours = c.ours
-        ours = "" if o.not_run else (f"{o.mean:.2f} ± {o.std:.2f} (n={o.n})" + (" reduced" if o.scale != "full"
-                                                                                 else ""))
-        pub = "" if c.published_value is None else (
-            f"{c.published_value:.2f}" + (f" ± {c.published_std:.2f}" if c.published_std is not None else ""))
-        z = "" if c.in_std is None else f"{c.in_std:+.2f} ({c.std_of} std)"
-        out.append([c.row.method, c.row.benchmark, c.row.dataset, c.row.split, c.row.metric, ours, pub,
-                    _fmt(c.difference, "{:+.2f}"), z, c.verdict])
+        r, pub = c.row, c.published or {}
+        dec = max(decimals(pub["value"]), 2) if pub else 2
+        if o.not_run:
+            ours = ""
+        else:
+            std = f" ± {_num(c.ours_std if c.ours_std is not None else o.std, dec)}" if o.n > 1 else " ± n/a"
+            head = {"min": "min ", "selected": "selected "}.get(c.statistic, "")
+            val = c.ours_value if c.ours_value is not None else o.mean
+            ours = f"{head}{_num(val, dec)}{std if not head else ''} (n={o.n})" + (
+                " reduced" if o.scale != "full" else "")
+        published = "" if not pub else (pub["value"] + (f" ± {pub['std']}" if pub["std"] else "")
+                                         + f" ({pub['statistic']}" + (f", n={pub['n']}" if pub["n"] else "") + ")")
+        diff = _num(c.difference, dec, sign=True)
+        if c.ci is not None and diff:
+            diff += f" [{_num(c.ci[0], dec, True)}, {_num(c.ci[1], dec, True)}]"
+        p = "" if c.p is None else f"{c.p:.3g}" + ("" if c.holm is None else f" ({c.holm:.3g})")
+        detail = c.detail + (f"; disputed: {pub['disputed']}" if pub and pub.get("disputed") else "")
+        if pub:
+            detail += f"; source: {pub['source']}, {pub['table']}"
+        out.append([r.method, r.setting, f"{r.benchmark} {r.dataset} {r.split} {r.metric}", ours, published, diff,
+                    p, "" if c.margin is None or not pub else f"±{c.margin:g}", c.verdict, detail.strip("; ")])
     return out
 
 
@@ -96,7 +127,8 @@ def run_recipe(recipe: Recipe, ctx: Context, published_files: tuple[str, ...] = 
         why = blocked[part.name] or (part.params["reason"] if part.executor == "unavailable" else None)
         if why:
             if ctx.scale in part.scales:  # a part of the other scale has its rows listed by its twin
-                rows += [Ours(r, not_run=why) for r in part.rows]
+                per_row = part.params.get("reasons", {}) if not blocked[part.name] else {}
+                rows += [Ours(r, not_run=per_row.get(r.metric, why)) for r in part.rows]
             parts.append({"part": part.name, "tier": part.tier, "ran": False, "why": why, "seconds": 0.0})
             continue
         ctx.say(f"{recipe.id}: {part.name} ({part.tier})")
@@ -108,15 +140,16 @@ def run_recipe(recipe: Recipe, ctx: Context, published_files: tuple[str, ...] = 
         findings += res.findings
         tables += res.tables
         files += res.files
-    lines = comparisons(rows, published)
+    lines = comparisons(rows, published, recipe.margins)
     counts = Counter(c.verdict.split(":")[0] for c in lines)
     rep = {"recipe": recipe.id, "title": recipe.title, "source": recipe.source, "tier": recipe.tier,
            "scale": ctx.scale, "reduced": recipe.reduced if ctx.scale == "reduced" else None,
            "seeds": list(ctx.seeds), "device": ctx.device, "command": shlex.join(command) if command else None,
            "missing_published": recipe.missing, "parts": parts, "counts": dict(counts),
-           "table": {"header": HEADER, "rows": table_rows(lines)}, "findings": findings, "tables": tables,
-           "files": files, "values": [{**asdict(o.row), "values": o.values, "scale": o.scale, "not_run": o.not_run,
-                                       "note": o.note} for o in rows]}
+           "table": {"header": HEADER, "rows": table_rows(lines)}, "chance": chance_line(lines, ALPHA),
+           "alpha": ALPHA, "findings": findings, "tables": tables,
+           "files": files, "values": [{**asdict(o.row), "values": o.values, "scores": o.scores, "scale": o.scale,
+                                       "not_run": o.not_run, "note": o.note} for o in rows]}
     atomic_write_json(out / "reproduction.json", json.loads(json.dumps(rep, default=str)))
     atomic_write_text(out / "reproduction.md", render_markdown(rep))
     return rep
@@ -126,8 +159,8 @@ def not_run_groups(rows: list[list[str]]) -> tuple[list[list[str]], dict[str, li
     """Rows that ran, and the methods of the others grouped by why they did not run."""
     ran, groups = [], {}
     for r in rows:
-        if r[-1].startswith("not run: "):
-            groups.setdefault(r[-1], []).append(r[0])
+        if r[VERDICT].startswith("not run: "):
+            groups.setdefault(r[VERDICT], []).append(r[0])
         else:
             ran.append(r)
     return ran, groups
@@ -147,8 +180,12 @@ def render_markdown(rep: dict[str, Any]) -> str:
     if not_run:
         md += ["Not run:", ""] + [f"- {why} ({len(rows)} rows): {', '.join(dict.fromkeys(rows))}"
                                   for why, rows in not_run.items()] + [""]
-    md += ["Verdict: `reproduced` when |ours - published| <= 2 std (the published std, else our seed std, "
-           "else exact to the published decimals); `differs` otherwise.",
+    md += ["Verdicts: `differs` when the 95 % interval of the difference excludes 0 (Welch's t for means; a "
+           "bootstrap interval for min / selected / single rows; the source's standard error for population rows; "
+           "Fisher's exact test on per-seed hits when the published std is 0); `consistent` when the 90 % "
+           "interval lies inside the row's equivalence margin (or every seed hits the printed value); "
+           "`inconclusive` otherwise. A std below half a unit of the printed decimal counts as 0.",
+           rep.get("chance", ""),
            "Counts: " + (", ".join(f"{k} {v}" for k, v in sorted(rep["counts"].items())) or "no rows") + "."]
     if rep["missing_published"]:
         md += ["", f"Published numbers not in the catalogue: {rep['missing_published']}"]

@@ -94,6 +94,7 @@ def search(part: Part, ctx: Context) -> PartResult:
         else:
             (diverged if state == "diverged" else failed).append(c.run_id())
     keep = _selected(part, finished, res)
+    scores: dict[Row, list[float]] = defaultdict(list)
     bench = None
     if p["eval"] == "benchmark":
         from benchmarks import load_benchmark
@@ -106,24 +107,24 @@ def search(part: Part, ctx: Context) -> PartResult:
             arch = json.loads((d / "final.json").read_text())["arch"]
             for row in (r for r in part.rows if r.method == name and r.benchmark == space):
                 if p["eval"] == "benchmark":
+                    if p.get("own_dataset") and row.dataset != dataset:
+                        continue  # one search per dataset (DrNAS's README): a cell answers its own dataset only
                     try:
                         a = get_space(space).from_str(arch)
                         values[row].append(bench.query(a, row.dataset, row.split, row.metric, p["epochs"], "mean"))
                     except BenchmarkError:
                         reasons[row] = missing_column(p["benchmark"], row, p["epochs"])
                 elif row.dataset == dataset:
-                    from harness.run.evaluate import EvalProtocol, evaluate
-
-                    proto = EvalProtocol(**{**p.get("retrain", {}), "dataset": dataset, "data_dir": ctx.data_dir,
-                                            "device": ctx.device})
-                    values[row].append(float(evaluate(str(d), proto, progress=ctx.progress)["retrained_test_error"]))
+                    values[row].append(_retrain(part, ctx, d, arch, space, dataset, row.setting, name))
+                    scores[row].append(_search_valid_acc(d))
     for row in part.rows:
         if row in reasons:
             res.rows.append(Ours(row, not_run=reasons[row]))
         elif not values.get(row):
             res.rows.append(Ours(row, not_run="no finished search (diverged or failed runs: see the findings)"))
         else:
-            res.rows.append(Ours(row, values[row], scale=ctx.scale, note=f"{len(values[row])} searches"))
+            res.rows.append(Ours(row, values[row], scale=ctx.scale, note=f"{len(values[row])} searches",
+                                 scores=scores.get(row, [])))
     if diverged:  # as in the tables: counted, never averaged
         res.findings.append(f"{len(diverged)} searches diverged and are left out of the means: {', '.join(diverged)}")
     if failed:
@@ -138,6 +139,35 @@ def search(part: Part, ctx: Context) -> PartResult:
         plot_regret(load_runs([d for dirs in finished.values() for d in dirs]), Path(ctx.out) / png)
         res.files.append(png)
     return res
+
+
+def _retrain(part: Part, ctx: Context, run: Path, arch: str, space: str, dataset: str, setting: str,
+             name: str) -> float:
+    """Retrain ``arch`` under the row's setting (its own folder under the run, so settings never clash);
+    the test error on the whole official test set."""
+    from harness.recipes.catalogue import retrain_sizes
+    from harness.run.evaluate import EvalProtocol, evaluate
+
+    grid = "dp" if part.params["optimizers"][name].get("select") == "dp" else "wd"
+    sizes = retrain_sizes(setting, space, dataset, grid)
+    proto = EvalProtocol(**{**part.params.get("retrain", {}), **sizes, "dataset": dataset, "data_dir": ctx.data_dir,
+                            "device": ctx.device})
+    slug = f"{sizes['layers']}x{sizes['channels']}"
+    final = evaluate(arch, proto, space=space, out=run / f"retrain-{slug}", progress=ctx.progress)
+    return float(final["retrained_test_error"])
+
+
+def _search_valid_acc(run: Path) -> float:
+    """The search's final one-shot validation accuracy (``trajectory.csv``'s last ``valid_acc``): the score
+    by which a ``selected`` row picks its run (ours: RobustDARTS's slides do not state the rule)."""
+    import csv
+
+    with open(run / "trajectory.csv", newline="") as f:
+        last = list(csv.DictReader(f))[-1]
+    try:
+        return float(last.get("valid_acc") or "nan")
+    except ValueError:
+        return float("nan")
 
 
 def _ranking(rows: list[Ours]) -> list[str]:

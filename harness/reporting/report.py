@@ -148,16 +148,24 @@ def _reproductions(paths: Iterable[str | Path]) -> list[tuple[Path, dict]]:
 def _reproduction_html(folder: Path, rep: dict) -> str:
     """One recipe's section: the comparison table (every value escaped), findings, figures."""
     e = html.escape
-    head = "".join(f"<th>{e(str(h))}</th>" for h in rep["table"]["header"])
+    header = [str(h) for h in rep["table"]["header"]]
+    head = "".join(f"<th>{e(h)}</th>" for h in header)
+    at = header.index("verdict") if "verdict" in header else -1
+
+    def not_run(r) -> bool:
+        return isinstance(r, list) and len(r) == len(header) and str(r[at]).startswith("not run")
+
     body = "".join("<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in r) + "</tr>" for r in rep["table"]["rows"]
-                   if not str(r[-1]).startswith("not run"))
-    skipped = sum(str(r[-1]).startswith("not run") for r in rep["table"]["rows"])
+                   if isinstance(r, list) and not not_run(r))
+    skipped = sum(map(not_run, rep["table"]["rows"]))
     out = [f"<h3>{e(str(rep['recipe']))}: {e(str(rep['title']))}</h3>",
            f'<p class="note">{e(str(rep["source"]))}; scale {e(str(rep["scale"]))}'
            + (f" ({e(str(rep['reduced']))}; never compared with published numbers)" if rep.get("reduced") else "")
            + f"; {skipped} rows not run (see reproduction.md).</p>"]
     if body:
         out.append(f'<table class="repro"><tr>{head}</tr>{body}</table>')
+    if rep.get("chance"):
+        out.append(f'<p class="note">{e(str(rep["chance"]))}</p>')
     out += [f"<p>{e(str(f))}</p>" for f in rep.get("findings", [])]
     for f in rep.get("files", []):
         if str(f).endswith(".png") and (folder / f).is_file():

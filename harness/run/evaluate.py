@@ -6,7 +6,7 @@ Protocol (``EvalProtocol``, DARTS / RobustDARTS ``train.py``): a network of
 0 per epoch, momentum 0.9, weight decay 3e-4, gradient-norm clip 5, batch 96)
 for 600 epochs; random crop + flip, then cutout 16 (a square of the
 normalised image zeroed); drop-path probability raised linearly
-``0.2 * e / epochs``. Test accuracy on the ``test`` split at the end.
+``0.2 * e / epochs``. Test accuracy on the whole official test set (``full_test``) at the end.
 
 Results: for a search-run directory, ``final.json`` gains
 ``retrained[seed<N>]`` and ``retrained_test_acc`` / ``retrained_test_error``
@@ -209,9 +209,10 @@ def train_and_test(space: str, arch: str, protocol: EvalProtocol, work: Path,
                                "epoch": epoch, "history": history, "elapsed": elapsed})
         if progress:
             progress(f"[evaluate seed {p.seed}] epoch {epoch + 1}/{p.epochs} train {row['train_acc']:5.1f}%")
-    test_acc, test_loss = evaluate_network(net, *splits.test, splits.mean, splits.std, p.eval_batch_size)
+    # the whole official test set (RobustDARTS src/evaluation/train.py, DARTS train.py), not NB-201's x-test half
+    test_acc, test_loss = evaluate_network(net, *splits.full_test, splits.mean, splits.std, p.eval_batch_size)
     return {"space": space, "arch": arch, "seed": p.seed, "test_acc": test_acc, "test_error": 100.0 - test_acc,
-            "test_loss": test_loss, "epochs": p.epochs, "train_seconds": round(elapsed, 3),
+            "test_loss": test_loss, "test_split": "full_test", "test_size": len(splits.full_test[1]), "epochs": p.epochs, "train_seconds": round(elapsed, 3),
             "params": sum(q.numel() for q in net.parameters()), "protocol": asdict(p), "history": history}
 
 
