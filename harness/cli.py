@@ -64,8 +64,8 @@ _COMMANDS = ["harness.commands.run", "harness.commands.info", "harness.commands.
              "harness.commands.baseline", "harness.commands.correlate", "harness.commands.bench",
              "harness.commands.sweep", "harness.commands.table", "harness.commands.report",
              "harness.commands.import_cmd", "harness.commands.evaluate", "harness.commands.proxy",
-             "harness.commands.protocol", "harness.commands.gpu_check",
-             "harness.commands.reproduce"]
+             "harness.commands.data", "harness.commands.protocol", "harness.commands.gpu_check",
+             "harness.commands.reproduce", "harness.commands.compare"]
 _import_commands()
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from harness.data.convert import write_cifar10_batches
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HARNESS_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
@@ -30,22 +32,6 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path_factory.mktemp("cache")))
 
 
-def write_cifar10_batches(npz_path: Path, out: Path, n_train: int | None = None) -> Path:
-    """Write ``out/cifar-10-batches-py`` in the official pickle format from the real partial images."""
-    import pickle
-
-    import numpy as np
-
-    z = np.load(npz_path)
-    xt, yt = z["x_train"][:n_train], z["y_train"][:n_train]
-    d = out / "cifar-10-batches-py"
-    d.mkdir(parents=True, exist_ok=True)
-    for i, idx in enumerate(np.array_split(np.arange(len(yt)), 5), start=1):
-        with open(d / f"data_batch_{i}", "wb") as f:
-            pickle.dump({b"data": xt[idx].reshape(len(idx), -1), b"labels": yt[idx].tolist()}, f)
-    with open(d / "test_batch", "wb") as f:
-        pickle.dump({b"data": z["x_test"].reshape(len(z["x_test"]), -1), b"labels": z["y_test"].tolist()}, f)
-    return out
 
 
 @pytest.fixture(scope="session")

@@ -342,3 +342,22 @@ def test_batch_stream_steps_never_wait_on_the_host():
     finally:
         torch.cuda.set_sync_debug_mode(0)
     assert batches[-1][0].device.type == "cuda" and batches[-1][0].shape == (32, 3, 16, 16)
+
+
+def test_data_command_writes_the_official_cifar10_folder(shared_data, tmp_path, capsys):
+    from harness.cli import main
+
+    npz = shared_data / "cifar" / "cifar10_partial.npz"
+    main(["data", "cifar10", str(npz), "-o", str(tmp_path / "c"), "--n-train", "100"])
+    s = load_dataset("cifar10", tmp_path / "c")
+    z = np.load(npz)
+    assert torch.equal(s.train[0], torch.from_numpy(z["x_train"][:100]))
+    assert torch.equal(s.test[1], torch.from_numpy(z["y_test"].astype(np.int64)))
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x_train=np.zeros((2, 3, 8, 8), np.uint8), y_train=np.zeros(2, np.int64),
+             x_test=np.zeros((1, 3, 32, 32), np.uint8), y_test=np.zeros(1, np.int64))
+    with pytest.raises(SystemExit) as e:
+        main(["data", "cifar10", str(bad), "-o", str(tmp_path / "d")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and "x_train: expected uint8 [N, 3, 32, 32]" in err[0]
+    assert not (tmp_path / "d").exists()

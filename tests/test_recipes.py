@@ -7,6 +7,7 @@ import math
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,14 @@ import pytest
 from scipy import stats as sps
 
 from harness.recipes.catalogue import NB201, RECIPES, register, zero_cost_part
-from harness.recipes.compare import Ours, chance_line, comparisons, judge, load_published, select
+from harness.recipes.compare import (
+    Ours,
+    chance_line,
+    comparisons,
+    judge,
+    load_published,
+    select,
+)
 from harness.recipes.executors import EXECUTORS
 from harness.recipes.recipe import Context, Part, Published, Recipe, Row, check_tier
 from harness.recipes.reproduce import VERDICT, blocker, run_recipe
@@ -331,6 +339,29 @@ def test_report_shows_reproductions_escaped(tmp_path):
         build_report([tmp_path / "rep"], tmp_path / "html")
 
 
+def test_report_embeds_only_the_folders_own_png_figures(tmp_path):
+    """A hostile reproduction.json must not make the report embed other files (absolute paths, ``..``,
+    symlinks out of the folder, files that are not PNGs)."""
+    import base64
+
+    from harness.reporting.report import build_report
+
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"\x89PNG\r\n\x1a\nTOP-SECRET-A")
+    rep_dir = tmp_path / "rep"
+    rep_dir.mkdir()
+    (rep_dir / "link.png").symlink_to(secret)
+    (rep_dir / "fake.png").write_bytes(b"TOP-SECRET-B not a png")
+    (rep_dir / "ok.png").write_bytes(b"\x89PNG\r\n\x1a\nfine")
+    files = [str(secret), "../secret.png", "link.png", "fake.png", "ok.png", {"x": 1}, "/etc/passwd"]
+    rep = {"recipe": "x", "title": "t", "source": "s", "scale": "full", "reduced": None,
+           "table": {"header": ["method", "verdict"], "rows": []}, "findings": [], "files": files}
+    (rep_dir / "reproduction.json").write_text(json.dumps(rep))
+    page = build_report([rep_dir], tmp_path / "html").read_text()
+    embedded = [base64.b64decode(m) for m in __import__("re").findall(r"base64,([A-Za-z0-9+/=]+)", page)]
+    assert embedded == [b"\x89PNG\r\n\x1a\nfine"]
+
+
 def test_recipe_definitions_refuse_nonsense():
     with pytest.raises(ConfigError, match="tier"):
         Part("p", "zero_cost", tier="tpu")
@@ -389,3 +420,54 @@ def test_reduced_search_reports_a_ranking_and_never_a_verdict(shared_data, cifar
                for v in verdicts) and "reduced: not compared" in verdicts
     assert any(f.startswith("Reduced ranking, cifar10 test accuracy: GDAS ") for f in rep["findings"])
     assert rep["reduced"] and "reduced rows are never compared" in (tmp_path / "reproduction.md").read_text()
+
+
+def test_retraining_rows_use_each_settings_sizes_and_select_by_search_validation(tmp_path, monkeypatch):
+    """S1-S4 retraining plumbing on a tiny S5 search: each row's setting sets (layers, channels) as RobustDARTS's
+    src/evaluation/config.yaml (commit f83f0a8) and VIM-NAS's caption say, and the selection score is the search's
+    final validation accuracy. ``evaluate`` is replaced by a recorder (retraining itself is tested elsewhere)."""
+    import harness.run.evaluate as ev
+    from harness.recipes.catalogue import RD_EVAL, WIDE, rd_sizes
+
+    # the official table, typed from config.yaml's lines (s{k}_cifar10_{dp,wd}: init_channels, layers)
+    official = {("s1", "dp"): (20, 36), ("s1", "wd"): (20, 36), ("s2", "dp"): (20, 16), ("s2", "wd"): (8, 16),
+                ("s3", "dp"): (20, 36), ("s3", "wd"): (8, 16), ("s4", "dp"): (20, 16), ("s4", "wd"): (8, 16)}
+    for (sp, grid), size in official.items():
+        assert rd_sizes(sp, "cifar10", grid) == size and rd_sizes(sp, "cifar100", grid) == (8, 16)
+    seen = []
+
+    def fake(arch, proto, space=None, out=None, progress=None):
+        seen.append((proto.layers, proto.channels, Path(out).name))
+        return {"retrained_test_error": 3.0 + len(seen)}
+
+    monkeypatch.setattr(ev, "evaluate", fake)
+    rows = (Row("DARTS", "digits", "test", "error", "s5", RD_EVAL), Row("DARTS", "digits", "test", "error", "s5", WIDE))
+    part = Part("searches", "search", {"spaces": ("s5",), "search_datasets": ("digits",),
+                                       "optimizers": {"DARTS": {"optimizer": "darts"}}, "eval": "retrain",
+                                       "retrain": {"epochs": 1}, "run": {"epochs": 1}}, rows=rows)
+    from harness.recipes.studies import search
+
+    out = search(part, Context(out=tmp_path, seeds=(0, 1)))
+    assert sorted({s[:2] for s in seen}) == [(8, 16), (20, 36)] and {s[2] for s in seen} == {"retrain-8x16",
+                                                                                              "retrain-20x36"}
+    by = {o.row.setting: o for o in out.rows}
+    assert len(by[WIDE].values) == 2 and len(by[WIDE].scores) == 2
+    accs = [float(pd.read_csv(d / "trajectory.csv")["valid_acc"].iloc[-1]) for d in (tmp_path / "runs").iterdir()]
+    assert sorted(by[RD_EVAL].scores) == sorted(accs)
+    pub = pd.DataFrame([pub_row("3.50", statistic="selected", method="DARTS", benchmark="s5", dataset="digits",
+                                metric="error", setting=WIDE)])
+    (c,) = comparisons([by[WIDE]], pub)
+    assert c.ours_value == by[WIDE].values[int(np.argmax(by[WIDE].scores))]
+
+
+def test_one_search_per_dataset_answers_its_own_dataset_only(tmp_path):
+    """DrNAS's README table: a cell found on one dataset is not scored on another (``own_dataset``)."""
+    from harness.recipes.studies import search
+
+    rows = (Row("DARTS", "digits", "test", benchmark="s5"), Row("DARTS", "cifar10", "test", benchmark="s5"))
+    part = Part("searches", "search", {"spaces": ("s5",), "search_datasets": ("digits",), "own_dataset": True,
+                                       "optimizers": {"DARTS": {"optimizer": "darts"}}, "eval": "benchmark",
+                                       "benchmark": "s5-digits", "epochs": 10, "run": {"epochs": 1}}, rows=rows)
+    out = search(part, Context(out=tmp_path, seeds=(0,)))
+    by = {o.row.dataset: o for o in out.rows}
+    assert len(by["digits"].values) == 1 and by["cifar10"].not_run.startswith("no finished search")

@@ -60,7 +60,7 @@ def reproduce_cmd(recipe_id, list_, show, data_dir, benchmark_file, logs, device
             click.echo(f"- {p.name} [{p.tier}; scale {'/'.join(p.scales)}; {p.executor}] needs: "
                        f"{'; '.join(n.what for n in p.needs) or 'nothing'}; {len(p.rows)} rows")
         if recipe.missing:
-            click.echo(f"published numbers not in the catalogue: {recipe.missing}")
+            click.echo(f"notes on the published numbers: {recipe.missing}")
         return
     if jobs is not None and jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")

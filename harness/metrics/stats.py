@@ -56,7 +56,7 @@ class Welch:
         diff: ``mean_a - mean_b``.
         se: Standard error of the difference.
         df: Welch-Satterthwaite degrees of freedom (``inf`` for a known-variance z test).
-        p: Two-sided p-value of ``diff == 0`` (NaN when ``se == 0``).
+        p: Two-sided p-value of ``diff == 0`` (``se == 0``: 0 for a nonzero difference, else 1).
         ci: ``(1 - alpha)`` interval of the difference.
         ci_eq: ``(1 - 2 alpha)`` interval: inside ``(-margin, margin)`` means equivalent at level alpha (TOST).
         detectable: Smallest true difference found with probability ``POWER`` at this ``se``.
@@ -86,8 +86,10 @@ def _quantile(q: float, df: float) -> float:
 def from_se(diff: float, se: float, df: float, alpha: float = 0.05) -> Welch:
     """The test of ``diff`` with standard error ``se`` on ``df`` degrees of freedom."""
     t975, t95 = _quantile(1 - alpha / 2, df), _quantile(1 - alpha, df)
-    p = float(2 * (stats.norm.sf(abs(diff / se)) if not math.isfinite(df) else stats.t.sf(abs(diff / se), df))) \
-        if se > 0 else math.nan
+    if se > 0:
+        p = float(2 * (stats.norm.sf(abs(diff / se)) if not math.isfinite(df) else stats.t.sf(abs(diff / se), df)))
+    else:  # no spread at all: t is infinite (p 0) unless the difference is exactly 0
+        p = 0.0 if diff != 0 else 1.0
     return Welch(diff, se, df, p, (diff - t975 * se, diff + t975 * se), (diff - t95 * se, diff + t95 * se),
                  detectable_difference(se, df, alpha))
 
@@ -196,3 +198,31 @@ def holm(pvalues: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p[i]))
         out[i] = running
     return out.tolist()
+
+
+def separable_best(means: Sequence[float], stds: Sequence[float], ns: Sequence[int], higher: bool,
+                   alpha: float = 0.05) -> tuple[int | None, list[bool]]:
+    """The best entry if Welch's test separates it from every other after Holm's correction, and which
+    entries are tied with the best (not separable from it; the best itself included).
+
+    Returns ``(index of a separable best or None, tied flags)``; entries with ``n < 1`` are ignored. With one
+    run on either side no interval exists, so that entry counts as tied.
+    """
+    idx = [i for i, n in enumerate(ns) if n >= 1 and math.isfinite(means[i])]
+    tied = [False] * len(means)
+    if not idx:
+        return None, tied
+    best = max(idx, key=lambda i: means[i]) if higher else min(idx, key=lambda i: means[i])
+    others = [i for i in idx if i != best]
+    ps = []
+    for i in others:
+        if ns[best] < 2 or ns[i] < 2:
+            ps.append(math.nan)
+        else:
+            ps.append(welch(means[best], stds[best], ns[best], means[i], stds[i], ns[i], alpha).p)
+    adjusted = holm(ps)
+    tied[best] = True
+    for i, p in zip(others, adjusted):
+        tied[i] = not (math.isfinite(p) and p < alpha)
+    separable = bool(others) and not any(tied[i] for i in others)
+    return (best if separable else None), tied

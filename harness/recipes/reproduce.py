@@ -82,7 +82,8 @@ def table_rows(lines: list[Comparison]) -> list[list[str]]:
         if o.not_run:
             ours = ""
         else:
-            std = f" ± {_num(c.ours_std if c.ours_std is not None else o.std, dec)}" if o.n > 1 else " ± n/a"
+            std = f" ± {_num(c.ours_std if c.ours_std is not None else o.std, dec)}" if o.n > 1 else (
+                "" if c.statistic == "exact" else " ± n/a")
             head = {"min": "min ", "selected": "selected "}.get(c.statistic, "")
             val = c.ours_value if c.ours_value is not None else o.mean
             ours = f"{head}{_num(val, dec)}{std if not head else ''} (n={o.n})" + (
@@ -97,7 +98,8 @@ def table_rows(lines: list[Comparison]) -> list[list[str]]:
         if pub:
             detail += f"; source: {pub['source']}, {pub['table']}"
         out.append([r.method, r.setting, f"{r.benchmark} {r.dataset} {r.split} {r.metric}", ours, published, diff,
-                    p, "" if c.margin is None or not pub else f"±{c.margin:g}", c.verdict, detail.strip("; ")])
+                    p, "" if c.margin is None or not pub or c.statistic in ("exact", "population")
+                    else f"±{c.margin:g}", c.verdict, detail.strip("; ")])
     return out
 
 
@@ -160,7 +162,7 @@ def not_run_groups(rows: list[list[str]]) -> tuple[list[list[str]], dict[str, li
     ran, groups = [], {}
     for r in rows:
         if r[VERDICT].startswith("not run: "):
-            groups.setdefault(r[VERDICT], []).append(r[0])
+            groups.setdefault(r[VERDICT], []).append(r[0] + (f" ({r[2]}: published {r[4]})" if r[4] else ""))
         else:
             ran.append(r)
     return ran, groups
@@ -188,7 +190,7 @@ def render_markdown(rep: dict[str, Any]) -> str:
            rep.get("chance", ""),
            "Counts: " + (", ".join(f"{k} {v}" for k, v in sorted(rep["counts"].items())) or "no rows") + "."]
     if rep["missing_published"]:
-        md += ["", f"Published numbers not in the catalogue: {rep['missing_published']}"]
+        md += ["", f"Notes on the published numbers: {rep['missing_published']}"]
     if rep["findings"] or rep["tables"]:
         md += ["", "## Findings", ""] + [f"- {f}" for f in rep["findings"]]
         for t in rep["tables"]:

@@ -67,6 +67,25 @@ class ReportConfig:
             raise ConfigError(f"max_configs must be >= 0, got {self.max_configs}")
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _own_png(folder: Path, name: object) -> Path | None:
+    """``folder/name`` when it is a plain file name (no path, no ``..``), a regular file that is no symlink,
+    inside ``folder`` and a PNG by its signature; else None. A shared results folder names the figures to
+    embed, so it must never make the report embed another file the reporting user can read."""
+    if not isinstance(name, str) or not name.endswith(".png") or Path(name).name != name or name in (".", ".."):
+        return None
+    p = folder / name
+    try:
+        if p.is_symlink() or not p.is_file() or p.resolve().parent != folder.resolve():
+            return None
+        with open(p, "rb") as f:
+            return p if f.read(8) == PNG_SIGNATURE else None
+    except OSError:
+        return None
+
+
 def _img(path: Path, caption: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
@@ -167,9 +186,40 @@ def _reproduction_html(folder: Path, rep: dict) -> str:
     if rep.get("chance"):
         out.append(f'<p class="note">{e(str(rep["chance"]))}</p>')
     out += [f"<p>{e(str(f))}</p>" for f in rep.get("findings", [])]
-    for f in rep.get("files", []):
-        if str(f).endswith(".png") and (folder / f).is_file():
-            out.append(_img(folder / f, f"{rep['recipe']}: {f}"))
+    for f in rep.get("files", []) if isinstance(rep.get("files"), list) else []:
+        png = _own_png(folder, f)
+        if png is not None:
+            out.append(_img(png, f"{rep['recipe']}: {f}"))
+    return "\n".join(out)
+
+
+def _comparison_html(paths: Iterable[str | Path], fig_dir: Path) -> str:
+    """``harness compare`` on the report's runs (test regret at the final epoch, every pair): per setting the
+    competitors and the pairs, every value escaped; the critical-difference diagram when there is one."""
+    from harness.reporting.compare import CompareConfig, compare
+    from harness.reporting.compare_plots import plot_cd
+
+    try:
+        c = compare(list(paths), CompareConfig())
+    except UserError as e:
+        return f'<p class="note">{html.escape(str(e))}</p>'
+    out = [f'<p class="note">{html.escape(c.config.metric)} at the final epoch; 95 % intervals; Welch or paired '
+           "t (runs paired by seed where the harness knows seeds share initialisation and data order), Holm "
+           "within each setting (harness compare RUNS for every option).</p>"]
+    cols = {"competitor": "competitor", "n": "n", "mean": "mean", "std": "std", "boot_low": "bootstrap low",
+            "boot_high": "bootstrap high", "diverged": "diverged"}
+    pcols = {"competitor": "competitor", "against": "against", "difference": "difference", "ci_low": "low",
+             "ci_high": "high", "test": "test", "p_holm": "p (Holm)", "significant": "significant",
+             "detectable": "detectable"}
+    for setting, g in c.summary.groupby("setting", sort=True):
+        out.append(f"<h3>{html.escape(str(setting))}</h3>")
+        out.append(g[list(cols)].rename(columns=cols).to_html(index=False, escape=True, float_format="%.3g"))
+        p = c.pairs[c.pairs["setting"] == setting] if len(c.pairs) else pd.DataFrame()
+        if len(p):
+            out.append(p[list(pcols)].rename(columns=pcols).to_html(index=False, escape=True, float_format="%.3g"))
+    if len(c.ranks):
+        out.append(_img(plot_cd(c.ranks, c.cd, fig_dir / "critical_difference.png"), "critical difference"))
+    out += [f'<p class="note">{html.escape(n)}</p>' for n in c.notes]
     return "\n".join(out)
 
 
@@ -220,6 +270,8 @@ def build_report(paths: list[str | Path], out_dir: str | Path, cfg: ReportConfig
             continue
         rr = reference_rows(cells, refs, metric) if refs is not None else None
         parts.append(f"<h3>{metric}</h3>" + render_table(cells, rr, tc, "html"))
+    if len(runs):
+        parts.append("<h2>Comparison</h2>" + _comparison_html(paths, out_dir / "figures"))
     parts.append("<h2>Figures</h2>")
     figs = _figures(paths, out_dir / "figures", cfg) if len(runs) else []
     parts.append("".join(figs) or '<p class="note">No trajectories with ground truth to plot.</p>')

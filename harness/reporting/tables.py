@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.metrics.stats import separable_best
 from harness.reporting.aggregate import mean_std
 from search_spaces.errors import ConfigError, UserError
 
@@ -90,11 +91,16 @@ def cell_stats(frame: pd.DataFrame, cfg: TableConfig) -> pd.DataFrame:
     cells = pd.DataFrame(out, columns=["optimizer", "setting", "benchmark", "dataset", "split", "metric", "epoch",
                                        "mean", "std", "n", "diverged", "other"])
     cells["best"] = False
+    cells["tied"] = False
     higher = METRICS[cfg.metric]["higher"]
     for _, g in cells[cells["n"] > 0].groupby(["dataset", "split"]):
-        # Ties at the shown precision are all best: a difference nobody can read is no win.
-        r = g["mean"].round(cfg.decimals)
-        cells.loc[g.index[r == (r.max() if higher else r.min())], "best"] = True
+        # Bold only a best that Welch's test separates from every other cell after Holm (harness.metrics.stats);
+        # otherwise the cells not separable from the best are marked as tied with it.
+        best, tied = separable_best(g["mean"].tolist(), g["std"].tolist(), g["n"].tolist(), higher)
+        if best is not None:
+            cells.loc[g.index[best], "best"] = True
+        elif len(g) > 1:
+            cells.loc[g.index[[i for i, t in enumerate(tied) if t]], "tied"] = True
     return cells
 
 
@@ -169,7 +175,8 @@ def _fmt(v: float, d: int) -> str:
 def _latex_escape(t: str) -> str:
     # Character by character, so replacements are never escaped a second time.
     table = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$",
-             "{": r"\{", "}": r"\}", "±": r"$\pm$", "–": "--", "~": r"\textasciitilde{}", "^": r"\^{}"}
+             "{": r"\{", "}": r"\}", "±": r"$\pm$", "≈": r"$\approx$", "–": "--", "~": r"\textasciitilde{}",
+             "^": r"\^{}"}
     return "".join(table.get(ch, ch) for ch in t)
 
 
@@ -183,11 +190,11 @@ def render_table(cells: pd.DataFrame, refs: pd.DataFrame | None, cfg: TableConfi
         theirs = pd.DataFrame({"kind": "reference", "optimizer": refs["method"], "setting": "",
                                "benchmark": refs.get("benchmark"), "dataset": refs["dataset"], "split": refs["split"],
                                "metric": cfg.metric, "epoch": "", "mean": refs["value"], "std": refs["std"],
-                               "n": pd.NA, "diverged": pd.NA, "other": pd.NA, "best": False,
+                               "n": pd.NA, "diverged": pd.NA, "other": pd.NA, "best": False, "tied": False,
                                "source": [_citation(a, b) for a, b in zip(refs["source"], refs.get("table", [None] * len(refs)))]})
         both = pd.concat([ours, theirs], ignore_index=True) if len(theirs) else ours
         return both[["kind", "optimizer", "setting", "benchmark", "dataset", "split", "metric", "epoch", "mean",
-                     "std", "n", "diverged", "other", "best", "source"]].to_csv(index=False)
+                     "std", "n", "diverged", "other", "best", "tied", "source"]].to_csv(index=False)
     d = cfg.decimals
     columns = sorted({(r.dataset, r.split) for r in cells.itertuples()}, key=lambda k: (str(k[0]), k[1] != "valid"))
     ns = cells.loc[cells["n"] > 0, "n"]
@@ -210,7 +217,9 @@ def render_table(cells: pd.DataFrame, refs: pd.DataFrame | None, cfg: TableConfi
     unit = METRICS[cfg.metric]["unit"]
     header = ["optimizer", "setting"] + [f"{ds} {sp}" for ds, sp in columns]
     notes = (f"{cfg.metric} ({unit}) at epoch {cfg.epoch}: mean ± std over seeds; n shown where it differs from "
-             f"{usual_n}; best per column in bold; diverged/unfinished runs are counted, never averaged.")
+             f"{usual_n}; bold: the best of a column where Welch's test separates it from every other after Holm "
+             f"(alpha 0.05), else ≈ marks the cells not separable from the best; diverged/unfinished runs are "
+             f"counted, never averaged.")
     if theirs:
         notes += " Italic rows: published values with their source."
     return _grid(header, ours, theirs, notes, fmt, f"tab:{cfg.metric}")
@@ -220,6 +229,8 @@ def _cell(c: pd.Series, d: int, usual_n: int, fmt: str) -> str:
     txt = "–" if c["n"] == 0 else f"{_fmt(c['mean'], d)} ± {_fmt(c['std'], d)}"
     if c["best"]:
         txt = _style(txt, "bold", fmt)
+    elif c.get("tied", False):
+        txt += " ≈"
     extra = []
     if c["n"] != usual_n:
         extra.append(f"n={c['n']}")
