@@ -242,3 +242,34 @@ def test_runner_sets_n_to_the_search_valid_size_and_records_q(tmp_path):
     assert t[["sigma_mean", "sigma_std", "mu_mean", "mu_std"]].notna().all().all()
     assert plot_posterior(load_runs([d]), tmp_path / "q.png").is_file()
 
+
+
+def test_vadam_with_three_draws_on_a_two_parameter_problem():
+    """Khan et al.'s Vadam (Fig. 1) with M = 3 Monte-Carlo draws, written plainly in float64 on
+    f(theta) = 0.5 theta^T A theta (gradient A theta at each draw): g is the mean of the draws' gradients,
+    s averages their squares."""
+    import math
+
+    from harness.optimizers.parts.vadam import VAdam
+
+    a = torch.tensor([[2.0, 0.3], [0.3, 0.5]], dtype=torch.float64)
+    mu = {"w": torch.tensor([1.0, -2.0], dtype=torch.float64)}
+    opt = VAdam(mu, beta=0.1, gamma=0.9, delta=0.01, n_data=10.0, beta2=0.999)
+    gen, ref_gen = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
+    m_ref, s_ref, mu_ref = torch.zeros(2, dtype=torch.float64), torch.zeros(2, dtype=torch.float64), mu["w"].clone()
+    for t in range(1, 6):
+        draws = [opt.sample(gen)["w"] for _ in range(3)]
+        grads = [a @ d for d in draws]
+        opt.step({"w": sum(grads) / 3}, {"w": sum(g * g for g in grads) / 3})
+        # the plain algorithm
+        sigma = 1.0 / torch.sqrt(10.0 * (s_ref + 0.01))
+        ref_draws = [mu_ref + sigma * torch.randn(2, generator=ref_gen, dtype=torch.float64) for _ in range(3)]
+        ref_grads = [a @ d for d in ref_draws]
+        g_hat = sum(ref_grads) / 3
+        s_hat = sum(g * g for g in ref_grads) / 3
+        m_ref = 0.9 * m_ref + 0.1 * (g_hat + 0.01 * mu_ref)
+        s_ref = 0.999 * s_ref + 0.001 * s_hat
+        mu_ref = mu_ref - 0.1 * (m_ref / (1 - 0.9 ** t)) / (torch.sqrt(s_ref / (1 - 0.999 ** t)) + 0.01)
+        torch.testing.assert_close(mu["w"], mu_ref, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(opt.s["w"], s_ref, rtol=1e-12, atol=1e-14)
+    assert math.isfinite(float(mu["w"].sum()))

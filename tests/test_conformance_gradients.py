@@ -322,7 +322,8 @@ def test_balenas_gradient_at_the_draws():
     opt.vadam.prev = {k: v.double() for k, v in opt.vadam.prev.items()}
     seen = []
     real = opt.vadam.step
-    opt.vadam.step = lambda grads: (seen.append({k: v.detach().clone() for k, v in grads.items()}), real(grads))
+    opt.vadam.step = lambda grads, sq: (seen.append(({k: v.detach().clone() for k, v in grads.items()},
+                                                     {k: v.detach().clone() for k, v in sq.items()})), real(grads, sq))
     mu0 = {k: v.detach().clone() for k, v in opt.vadam.mu.items()}
     sig0 = {k: v.detach().clone() for k, v in opt.vadam.sigma().items()}
     state = opt.generator.get_state()
@@ -336,4 +337,7 @@ def test_balenas_gradient_at_the_draws():
         draw = mu0["cell"] + sig0["cell"] * torch.randn(mu0["cell"].shape, generator=gen, dtype=torch.float64)
         refs.append(_grad_of(lambda a: F.cross_entropy(_ref_logits(net0, valid[0], torch.softmax(a, -1)),
                                                       valid[1]), draw))
-    torch.testing.assert_close(seen[0]["cell"], sum(refs) / 3, **TOL)
+    torch.testing.assert_close(seen[0][0]["cell"], sum(refs) / 3, **TOL)
+    # Vadam (Khan et al. 2018) feeds s the mean of the draws' squared gradients, not the square of their mean
+    torch.testing.assert_close(seen[0][1]["cell"], sum(r * r for r in refs) / 3, **TOL)
+    assert not torch.allclose(seen[0][1]["cell"], (sum(refs) / 3) ** 2)

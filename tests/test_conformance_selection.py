@@ -242,3 +242,21 @@ def test_pgd_keeps_the_clean_weights_when_the_attack_does_not_raise_the_loss():
     lin = lambda a: (a["cell"] * torch.arange(3.0, dtype=torch.float64)).sum()  # noqa: E731
     out = pgd_linf(clean, lin, 0.1, 7, torch.Generator().manual_seed(1))
     assert lin(out) > lin(clean) and (out["cell"] >= 0).all()
+
+
+def test_drnas_warm_up_per_stage_as_the_darts_space_script():
+    """DrNAS DARTS-space/train_search.py: ``train(..., e)`` gets the stage's own epoch and calls architect.step
+    only when ``e >= 10``; stages are 25 epochs. Architecture parameters must not move in epochs 0-9 and 25-34,
+    and must move in 10-24 and 35-49."""
+    opt = create_optimizer("drnas", NB201, _net(), {"warmup_epochs": 10, "stage_epochs": 25}, epochs=50,
+                           steps_per_epoch=1, seed=0)
+    for p in opt.alpha.tensors().values():  # float64 like the conformance supernet
+        p.data = p.data.double()
+    moved = []
+    for epoch in range(50):
+        opt.on_epoch_start(epoch)
+        before = {k: v.detach().clone() for k, v in opt.alpha.tensors().items()}
+        opt.step(_batch(1), _batch(2))
+        moved.append(any(not torch.equal(before[k], v) for k, v in opt.alpha.tensors().items()))
+    expect = [(e % 25) >= 10 for e in range(50)]
+    assert moved == expect

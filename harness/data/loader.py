@@ -120,7 +120,7 @@ def derive_seed(seed: int, stream: int) -> int:
 
 
 def search_streams(splits: Any, batch_size: int, seed: int, device: torch.device | str | None = None,
-                   augment: bool = True) -> tuple[BatchStream, BatchStream]:
+                   augment: bool = True, drop_last_train: bool = True) -> tuple[BatchStream, BatchStream]:
     """``(search_train stream, search_valid stream)`` with generators seeded from ``seed``.
 
     Both use the dataset's training augmentation, as in NB-201 where the
@@ -131,11 +131,14 @@ def search_streams(splits: Any, batch_size: int, seed: int, device: torch.device
     Args:
         splits: A ``DatasetSplits``.
         device: Device of the generators; defaults to (and must match) the data's.
+        drop_last_train: Skip the smaller last batch of each pass over the train split (False: keep it, as
+            the official search loaders do; ``harness.data.search_split``). Architecture batches are full.
     """
     dev = torch.device(device) if device is not None else splits.device
     spec = augment_spec(splits.name) if augment else None
     gens = [torch.Generator(device=dev).manual_seed(derive_seed(seed, k)) for k in (1, 2)]
-    return (BatchStream(*splits.search_train, batch_size, gens[0], spec, splits.mean, splits.std),
+    return (BatchStream(*splits.search_train, batch_size, gens[0], spec, splits.mean, splits.std,
+                        drop_last=drop_last_train),
             BatchStream(*splits.search_valid, batch_size, gens[1], spec, splits.mean, splits.std))
 
 

@@ -82,6 +82,9 @@ class BalenasConfig(OptimizerConfig):
             outside the runner); ``inf`` gives ``sigma = 0``.
         init_s: ``s_0``.
         mc_samples: Draws of ``alpha`` whose gradients are averaged per step.
+        s_estimate: What feeds ``s`` with ``mc_samples`` > 1: ``"mean-of-squares"`` (Khan et al.'s Vadam:
+            the squared gradient of each draw, averaged) or ``"square-of-mean"`` (the square of the averaged
+            gradient; this harness's earlier estimate, kept as an option). Equal for one draw.
         weight_mix: "mean" (``softmax(mu)``) or "sample" (``softmax`` of a draw) in the weight step.
         selection: "argmax" (argmax of ``mu``) or "proxy" (BaLeNAS-TF).
         tf_samples: Architectures drawn from ``q`` for BaLeNAS-TF (paper: 100).
@@ -103,6 +106,7 @@ class BalenasConfig(OptimizerConfig):
     INFINITE_OK: ClassVar[frozenset[str]] = frozenset({"n_data"})  # N = inf: sigma 0, the deterministic step
     init_s: float = 0.0
     mc_samples: int = 3
+    s_estimate: str = "mean-of-squares"
     weight_mix: str = "mean"
     selection: str = "argmax"
     tf_samples: int = 100
@@ -122,6 +126,8 @@ class BalenasConfig(OptimizerConfig):
             (self.delta is None or self.delta > 0, f"delta must be > 0, got {self.delta}"),
             (self.n_data is None or self.n_data > 0, f"n_data must be > 0, got {self.n_data}"),
             (self.mc_samples >= 1, f"mc_samples must be >= 1, got {self.mc_samples}"),
+            (self.s_estimate in ("mean-of-squares", "square-of-mean"),
+             f"s_estimate must be 'mean-of-squares' or 'square-of-mean', got {self.s_estimate!r}"),
             (self.weight_mix in ("mean", "sample"), f"weight_mix must be 'mean' or 'sample', got {self.weight_mix!r}"),
             (self.selection in ("argmax", "proxy"), f"selection must be 'argmax' or 'proxy', got {self.selection!r}"),
             (self.tf_samples >= 1, f"tf_samples must be >= 1, got {self.tf_samples}"),
@@ -184,10 +190,12 @@ class Balenas(SearchOptimizer):
         return self.vadam.sigma()
 
     def arch_gradient(self, train: Batch, valid: Batch):
-        """``(mean grad at the draws, mean valid loss, valid logits of the last draw)``."""
+        """``(mean grad at the draws, what feeds s, mean valid loss, valid logits of the last draw)``; ``s`` is
+        fed the mean of the draws' squared gradients (Vadam) or the square of the mean (``s_estimate``)."""
         c = self.config
         loss_fn = darts_grad.cross_entropy_loss(self.supernet, self.mix)
         total: dict[str, torch.Tensor] = {}
+        squares: dict[str, torch.Tensor] = {}
         loss_sum = torch.zeros((), device=self.device)
         for _ in range(c.mc_samples):
             alpha = {k: v.requires_grad_(True) for k, v in self.vadam.sample(self.generator).items()}
@@ -200,14 +208,18 @@ class Balenas(SearchOptimizer):
                     momentum_buffers=self.weights.momentum_buffers(), eps_scale=c.unrolled_eps)
             for k, v in g.items():
                 total[k] = total[k] + v if k in total else v.detach().clone()
+                squares[k] = squares[k] + v * v if k in squares else (v * v).detach()
             loss_sum = loss_sum + loss_v.detach()
         n = float(c.mc_samples)
-        return {k: v / n for k, v in total.items()}, loss_sum / n, logits_v
+        mean = {k: v / n for k, v in total.items()}
+        sq = {k: v / n for k, v in squares.items()} if c.s_estimate == "mean-of-squares" else \
+            {k: v * v for k, v in mean.items()}
+        return mean, sq, loss_sum / n, logits_v
 
     # -- protocol ---------------------------------------------------------
     def step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:
-        grads, loss_v, logits_v = self.arch_gradient(train, valid)
-        self.vadam.step(grads)
+        grads, sq, loss_v, logits_v = self.arch_gradient(train, valid)
+        self.vadam.step(grads, sq)
         if self.config.weight_mix == "mean":
             w = {k: v.detach() for k, v in self.mix(self.mu.tensors()).items()}
         else:

@@ -35,11 +35,18 @@ class DrnasConfig(DartsConfig):
     prior: float = 1.0
     #: DrNAS' partial-channel option (K as in PC-DARTS; 1 = off).
     partial_channels: int = 1
+    #: Architecture steps start at this epoch of each stage (DARTS-space train_search.py: ``if epoch >= 10``
+    #: with the stage's own epoch counter); 0: from the start.
+    warmup_epochs: int = 0
+    #: Length of a progressive-learning stage (DARTS-space: 25 + 25 epochs); 0: one stage.
+    stage_epochs: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.reg_type not in ("kl", "l2"):
             raise ConfigError(f"DrnasConfig.reg_type must be 'kl' or 'l2', got {self.reg_type!r}")
+        if self.warmup_epochs < 0 or self.stage_epochs < 0:
+            raise ConfigError("DrnasConfig.warmup_epochs and stage_epochs must be >= 0")
 
 
 def concentration(alpha: torch.Tensor) -> torch.Tensor:
@@ -85,12 +92,22 @@ class Drnas(ArchOptimizer):
                                           Dirichlet(torch.full_like(beta, c.prior), validate_args=False)).sum()
         return c.reg_scale * total
 
+    def arch_active(self) -> bool:
+        """Whether this epoch takes architecture steps: the epoch within its stage has reached the warm-up."""
+        c = self.config
+        return (self.epoch % c.stage_epochs if c.stage_epochs else self.epoch) >= c.warmup_epochs
+
     def step(self, train: Batch, valid: Batch) -> dict[str, torch.Tensor]:
         alpha = self.alpha.tensors()
-        logits_v = self.supernet(valid[0], self._sample(alpha))
-        loss_v = F.cross_entropy(logits_v, valid[1])
-        grads = torch.autograd.grad(loss_v + self.regulariser(alpha), list(alpha.values()))
-        self.arch_update(dict(zip(alpha.keys(), grads)))
+        if self.arch_active():
+            logits_v = self.supernet(valid[0], self._sample(alpha))
+            loss_v = F.cross_entropy(logits_v, valid[1])
+            grads = torch.autograd.grad(loss_v + self.regulariser(alpha), list(alpha.values()))
+            self.arch_update(dict(zip(alpha.keys(), grads)))
+        else:  # warm-up: the official loop skips architect.step; the valid metrics are still reported
+            with torch.no_grad():
+                logits_v = self.supernet(valid[0], self._sample(alpha))
+                loss_v = F.cross_entropy(logits_v, valid[1])
         w = {k: v.detach() for k, v in self._sample(self.alpha.tensors()).items()}
         logits = self.supernet(train[0], w)
         loss = F.cross_entropy(logits, train[1])

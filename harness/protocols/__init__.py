@@ -29,7 +29,9 @@ from search_spaces.errors import ConfigError
 
 #: Keys of a preset that configure the run rather than the optimizer.
 RUN_KEYS = ("epochs", "batch_size", "select_batch_size", "select_augment", "cutout_length", "cutout_prob",
-            "cutout_ramp")
+            "cutout_ramp", "search_split")
+#: ``harness.data.search_split.SEARCH_SPLITS`` (named here: protocols sit below the data room's users).
+SEARCH_SPLITS = ("nb201", "train-halves", "ours")
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ _GENERIC_RUN = {
     **{k: v for k, v in (("cutout_length", V(0, "DARTS cnn/train_search.py: --cutout off by default")),
                          ("cutout_prob", V(1.0, "DARTS cnn/train_search.py --cutout_prob 1.0 (unused: cutout off)")),
                          ("cutout_ramp", V(False, "ours: no ramp")))},
+    "search_split": V("ours", "ours: no protocol family covers this space (NB-201 split semantics, full batches)"),
 }
 
 
@@ -162,6 +165,8 @@ def resolve_protocol(space: str, optimizer: str, overrides: dict[str, Any] | Non
         _check_finite(k, v)
         sources[k] = f"override (--set {k}); preset value {values[k]!r} from: {sources[k]}"
         values[k] = v
+    if fam is not None and fam.rule is not None:  # values that follow other values (RobustDARTS's Cutout)
+        fam.rule(optimizer, values, sources, set(overrides))
     _check_run_values(values)
     cls.config_cls.from_dict({k: values[k] for k in opt_fields})  # validate now, one line on error
     name = f"{fam.name}/{optimizer}" if fam is not None else f"default/{optimizer}"
@@ -199,6 +204,8 @@ def _check_run_values(values: dict[str, Any]) -> None:
     for k in ("select_augment", "cutout_ramp"):
         if not isinstance(values[k], bool):
             raise ConfigError(f"{k} must be true or false, got {values[k]!r}")
+    if values["search_split"] not in SEARCH_SPLITS:
+        raise ConfigError(f"search_split must be one of {SEARCH_SPLITS}, got {values['search_split']!r}")
     length, prob = values["cutout_length"], values["cutout_prob"]
     if isinstance(length, bool) or not isinstance(length, int) or length < 0:
         raise ConfigError(f"cutout_length must be a non-negative integer, got {length!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -24,6 +25,8 @@ class Family:
         common: Values shared by every optimizer of the family.
         methods: Per optimizer, values that differ from ``common``.
         deviations: Per optimizer (``"*"``: all), deliberate differences from the official code.
+        rule: ``rule(optimizer, values, sources, overridden keys)`` sets values that follow other values
+            after overrides (e.g. RobustDARTS turns Cutout off when the drop-path probability is 0).
     """
 
     name: str
@@ -32,3 +35,4 @@ class Family:
     common: dict[str, V]
     methods: dict[str, dict[str, V]] = field(default_factory=dict)
     deviations: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    rule: Callable[[str, dict[str, Any], dict[str, str], set[str]], None] | None = None

@@ -15,7 +15,9 @@ FAMILY = Family(
             "select_batch_size": V(64, f"{_OURS}: candidates scored on batches of 64"),
             "select_augment": V(False, f"{_OURS}: digits have no augmentation"),
             "cutout_length": V(0, f"{_OURS}: no Cutout"), "cutout_prob": V(1.0, f"{_OURS}: unused (no Cutout)"),
-            "cutout_ramp": V(False, f"{_OURS}: no Cutout")},
+            "cutout_ramp": V(False, f"{_OURS}: no Cutout"),
+            "search_split": V("ours", f"{_OURS}: NB-201 split semantics, epochs of full batches (the README's "
+                                      "output)")},
     methods={"gdas": {"unselected_terms": V(False, "AutoDL NASNet-space MixedOp.forward_gdas (S5 is a DARTS "
                                                    "cell): only the sampled op")}},
     deviations={"*": ("Not a published protocol: DARTS's weight-training values on an 8x8-digits supernet, "

@@ -44,7 +44,9 @@ _BALENAS = {
     "selection": f"{_BALENAS_PAPER}: argmax of mu",
     "tf_samples": f"{_BALENAS_PAPER}, BaLeNAS-TF: 100 sampled architectures",
     "tf_when": f"{_BALENAS_PAPER}, BaLeNAS-TF: after the search",
-    "proxy": "ours: SynFlow (one of the paper's training-free proxies)",
+    "proxy": f"{_BALENAS_PAPER}, Sec. 4.2 and appendix B: BaLeNAS-TF adopts SynFlow",
+    "s_estimate": "Khan et al., ICML 2018 (Vadam with M Monte-Carlo samples): s averages the squared gradient of "
+                  "each draw; square-of-mean is kept as an option",
     "tf_channels": "ours: the supernet's width",
     "tf_depth": "ours: the supernet's depth",
 }

@@ -98,6 +98,8 @@ METHODS: dict[str, dict[str, str]] = {
               "reg_scale": "DrNAS 201-space/train_search.py --reg_scale 1e-3",
               "prior": "DrNAS 201-space/search_model.py anchor Dirichlet(ones) (used by reg_type kl)",
               "partial_channels": "DrNAS 201-space/train_search.py --k 1",
+              "warmup_epochs": "DrNAS 201-space/train_search.py: no warm-up (its `if epoch >= 15` is commented out)",
+              "stage_epochs": "DrNAS 201-space/train_search.py: one stage (no progressive learning)",
               "arch_weight_decay": "DrNAS architect.py: Adam weight decay is reg_scale under l2 and 0 under kl; "
                                    "--arch_weight_decay is not used (this field adds to it; 0)"},
     "pc-darts": {"arch_lr": "PC-DARTS train_search.py --arch_learning_rate 6e-4",

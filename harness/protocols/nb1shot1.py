@@ -20,7 +20,9 @@ FAMILY = Family(
     name="nb1shot1",
     spaces=("nb1shot1-s1", "nb1shot1-s2", "nb1shot1-s3"),
     description="NAS-Bench-1Shot1: automl/nasbench-1shot1 search scripts (batch 96)",
-    common={**_script("darts", 50), **no_scoring(), **no_cutout(f"{_OPT}/darts/train_search.py")},
+    common={**_script("darts", 50), **no_scoring(), **no_cutout(f"{_OPT}/darts/train_search.py"),
+            "search_split": V("train-halves", f"{_OPT}/darts/train_search.py --train_portion 0.5 of CIFAR-10's "
+                                              "training set; DataLoader without drop_last")},
     methods={
         "gdas": {**_script("gdas", 100),
                  "unselected_terms": V(False, f"{_OPT}/gdas/model_search.py MixedOpGDAS: only ops with "

@@ -34,7 +34,9 @@ def _author(src: str, epochs: int = 100) -> dict[str, V]:
     return {**weight_training(src, lr=0.025, lr_min=0.001, momentum=0.9, wd=3e-4, nesterov=False, clip=5.0,
                               epochs=epochs, batch=64),
             **arch_adam(src, lr=3e-4, wd=1e-3),
-            "step_order": V("arch-first", f"{src}: architect.step before the weight step")}
+            "step_order": V("arch-first", f"{src}: architect.step before the weight step"),
+            "search_split": V("train-halves", f"{src}: --train_portion 0.5 of the training set on every dataset "
+                                              "(the test set is never used); DataLoader without drop_last")}
 
 
 _DRNAS = "DrNAS 201-space/train_search.py"
@@ -46,7 +48,12 @@ FAMILY = Family(
     description="NAS-Bench-201: AutoDL-Projects' NB-201 search configs; DrNAS/SDARTS from their NB-201 code",
     common={**_autodl("DARTS"), **arch_adam(f"{_SH}/DARTS-V1.sh", lr=3e-4, wd=1e-3),
             "arch_betas": V((0.5, 0.999), f"{_EXP}/DARTS-V1.py: Adam betas (0.5, 0.999)"),
-            **no_scoring(), **no_cutout("AutoDL xautodl/datasets/get_dataset_with_transform.py")},
+            **no_scoring(), **no_cutout("AutoDL xautodl/datasets/get_dataset_with_transform.py"),
+            "search_split": V("nb201", "AutoDL xautodl/datasets/get_dataset_with_transform.py "
+                                       "get_nas_search_loaders + SearchDatasetWrap.py SearchDataset: weights on the "
+                                       "train part (CIFAR-100 / ImageNet16-120: the whole training set), "
+                                       "architecture samples drawn at random from the valid part (x-valid); "
+                                       "len = the train part, DataLoader without drop_last")},
     methods={
         "darts": {"step_order": V("weights-first", f"{_EXP}/DARTS-V1.py search_func: weight step, then "
                                                    "architecture step")},

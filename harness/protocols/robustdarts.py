@@ -16,6 +16,18 @@ _DR = "DrNAS DARTS-space/train_search.py"
 _sdarts = weight_training(_SD, lr=0.025, lr_min=0.001, momentum=0.9, wd=3e-4, nesterov=False, clip=5.0, epochs=50,
                           batch=64)
 
+def cutout_rule(optimizer: str, values: dict, sources: dict, overridden: set) -> None:
+    """RobustDARTS's Cutout: the search scripts pass ``--cutout`` (length 16, p 1.0), and ``Helper.__init__``
+    turns it off whenever ``drop_path_prob == 0``; RandomNAS.sh passes no ``--cutout``. Methods run from
+    their own scripts (PC-DARTS, SDARTS, DrNAS) keep their values; an explicit override wins."""
+    if "cutout_length" in overridden or optimizer in ("pc-darts", "sdarts-rs", "sdarts-adv", "drnas", "rsws"):
+        return
+    if values.get("drop_path_prob", 0.0) > 0:
+        values["cutout_length"] = 16
+        sources["cutout_length"] = (f"RobustDARTS scripts/DARTS_search.sh --cutout, kept by {_RD} Helper.__init__ "
+                                    "because drop_path_prob > 0; --cutout_length 16")
+
+
 FAMILY = Family(
     name="robustdarts",
     spaces=("s1", "s2", "s3", "s4"),
@@ -27,8 +39,11 @@ FAMILY = Family(
             "step_order": V("arch-first", "RobustDARTS src/search/train_search.py: architect.step before the "
                                           "weight step"),
             **no_scoring(),
-            "cutout_length": V(16, "RobustDARTS scripts/DARTS_search.sh and DARTS-ADA_search.sh pass --cutout; "
-                                   "args.py --cutout_length 16 (train and valid batches: one transform)"),
+            "cutout_length": V(0, f"{_RD} Helper.__init__: cutout off when drop_path_prob == 0 (DARTS, DARTS-ES/"
+                                  "-ADA and the L2 grid run at 0); R-DARTS(DP) at p > 0 keeps the scripts' "
+                                  "--cutout (see the family rule)"),
+            "search_split": V("train-halves", f"{_RD} get_train_val_loaders: --train_portion 0.5 of the "
+                                              "training set on every dataset; DataLoader without drop_last"),
             "cutout_prob": V(1.0, f"{_RD} --cutout_prob 1.0"),
             "cutout_ramp": V(False, "RobustDARTS src/search/train_search.py sets transforms[-1].cutout_prob, an "
                                     "attribute src/utils.py Cutout never reads (it reads .prob): the probability "
@@ -36,6 +51,7 @@ FAMILY = Family(
     methods={
         "gdas": {"unselected_terms": V(False, "AutoDL search_cells.py NASNetSearchCell / MixedOp.forward_gdas: "
                                               "only the sampled op")},
+        "rsws": {"cutout_length": V(0, "RobustDARTS scripts/RandomNAS.sh passes no --cutout")},
         "pc-darts": {**no_cutout(_PC),
                      **weight_training(_PC, lr=0.1, lr_min=0.0, momentum=0.9, wd=3e-4, nesterov=False, clip=5.0,
                                        epochs=50, batch=256),
@@ -47,16 +63,20 @@ FAMILY = Family(
                                     epochs=50, batch=64),
                   "arch_lr": V(6e-4, f"{_DR} --arch_learning_rate 6e-4"),
                   "arch_weight_decay": DRNAS_ARCH_WD,
-                  "partial_channels": V(6, f"{_DR} --k 6 (initial partial-channel K)")},
+                  "partial_channels": V(6, f"{_DR} --k 6 (initial partial-channel K)"),
+                  "warmup_epochs": V(10, f"{_DR} train(): architect.step only when the stage's epoch e >= 10"),
+                  "stage_epochs": V(25, f"{_DR}: train_epochs = [25, 25] (two progressive stages)")},
     },
     deviations={
-        "*": ("RobustDARTS splits CIFAR-10's training set at train_portion 0.5 (first 25,000 images / the rest); "
-              "we use NB-201's class-balanced halves (25,000 / 25,000).",
+        "*": ("RobustDARTS splits the training set at train_portion 0.5 by index (first half / the rest); we use "
+              "class-balanced halves of the same sizes.",
               "torch's CosineAnnealingLR stepped before each epoch (as the DARTS-derived scripts do) gives "
               "epoch e the rate at e / epochs on the PyTorch versions they ran; we use e / epochs."),
-        "drnas": ("DrNAS's DARTS-space search grows the partial-channel K and prunes ops progressively in stages; "
-                  "we keep K fixed at its initial 6 and do not prune.",),
+        "drnas": ("DrNAS's DARTS-space search grows the partial-channel K and prunes ops progressively in two "
+                  "25-epoch stages; we keep K fixed at its initial 6 and do not prune (the per-stage warm-up of 10 "
+                  "epochs is kept).",),
         "sdarts-rs": ("SDARTS draws each architecture batch with replacement; we draw without replacement.",),
         "sdarts-adv": ("SDARTS draws each architecture batch with replacement; we draw without replacement.",),
     },
+    rule=cutout_rule,
 )

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from harness.data import load_dataset, set_cutout
+from harness.data.search_split import search_data
 from harness.optimizers import make_config
 from harness.run.batched_seeds import BatchedDarts
 from harness.run.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -79,7 +80,8 @@ class BatchedSearch:
         todo = [r for r in self.runs if not r.finished]
         if todo:
             c = todo[0].config
-            splits = load_dataset(c.dataset, c.data_dir, todo[0].device, subset=c.subset)
+            splits = search_data(load_dataset(c.dataset, c.data_dir, todo[0].device, subset=c.subset),
+                                 c.search_split)
             for r in todo:
                 r._check_dir(resume)
             with contextlib.ExitStack() as stack:

@@ -59,6 +59,8 @@ class RunConfig:
         cutout_length, cutout_prob, cutout_ramp: Cutout of the search batches (train and valid) after
             normalisation: square side (0: off), probability, and whether the probability ramps as
             ``cutout_prob * e / (E - 1)`` (None: the preset's).
+        search_split: ``nb201``, ``train-halves`` or ``ours`` (``harness.data.search_split``): where
+            weights and architecture batches come from and how long an epoch is (None: the preset's).
         channels, depth: Supernet size overrides (None: the space's protocol size).
         track_running_stats: Search-BN override (None: the space's protocol choice).
         subset: Keep only this many images per split (tests, smoke runs).
@@ -99,6 +101,7 @@ class RunConfig:
     cutout_length: int | None = None
     cutout_prob: float | None = None
     cutout_ramp: bool | None = None
+    search_split: str | None = None
     channels: int | None = None
     depth: int | None = None
     track_running_stats: bool | None = None
@@ -168,7 +171,9 @@ class RunConfig:
         """
         from harness.protocols import RUN_KEYS, resolve_protocol
 
-        base = resolve_protocol(self.space, self.optimizer, None, self.protocol)
+        # the base includes the optimizer's overrides: run values that follow them (a family rule) are not
+        # the user's overrides
+        base = resolve_protocol(self.space, self.optimizer, dict(self.optimizer_config), self.protocol)
         explicit = {k: getattr(self, k) for k in RUN_KEYS
                     if getattr(self, k) is not None and getattr(self, k) != base.values[k]}
         return resolve_protocol(self.space, self.optimizer, {**self.optimizer_config, **explicit}, self.protocol)

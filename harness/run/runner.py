@@ -30,13 +30,21 @@ import numpy as np
 import torch
 
 from harness.data import load_dataset, search_streams, selection_stream, set_cutout
+from harness.data.search_split import describe as describe_split
+from harness.data.search_split import search_data, steps_per_epoch
 from harness.optimizers import create_optimizer, get_optimizer_class, make_config
 from harness.optimizers.base import check_step_output, undeclared_state
 from harness.optimizers.parts.candidates import SelectionBatches
 from harness.run.build import resolve_device, supernet_config  # noqa: F401 (public here too)
 from harness.run.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from harness.run.config import RunConfig
-from harness.run.epoch import LiveRun, compile_supernet, divergence, progress_line, step_precision
+from harness.run.epoch import (
+    LiveRun,
+    compile_supernet,
+    divergence,
+    progress_line,
+    step_precision,
+)
 from harness.run.ground_truth import GroundTruth
 from harness.run.lock import RunLock
 from harness.run.orphans import ParentDied
@@ -97,7 +105,7 @@ class SearchRun:
             return self._final_json()
         c = self.config
         # load the data first: a bad data folder must leave nothing behind
-        splits = load_dataset(c.dataset, c.data_dir, self.device, subset=c.subset)
+        splits = search_data(load_dataset(c.dataset, c.data_dir, self.device, subset=c.subset), c.search_split)
         n = min(len(splits.search_train[1]), len(splits.search_valid[1]))
         if c.batch_size > n:
             raise ConfigError(f"batch size {c.batch_size} exceeds the search split ({n} images)")
@@ -176,8 +184,11 @@ class SearchRun:
             # activations, so the batches need no per-step copy
             supernet = supernet.to(memory_format=torch.channels_last)
         compile_supernet(supernet, c.compile)
-        train_s, valid_s = search_streams(splits, c.batch_size, c.seed, self.device)
-        steps = min(train_s.epoch_len, valid_s.epoch_len)
+        # the official loaders keep the last, smaller batch of a pass; ours ("ours") uses full batches
+        train_s, valid_s = search_streams(splits, c.batch_size, c.seed, self.device,
+                                          drop_last_train=c.search_split == "ours")
+        steps = steps_per_epoch(c.search_split, len(splits.search_train[1]), len(splits.search_valid[1]),
+                                c.batch_size)
         if steps < 1:
             raise ConfigError(f"batch size {c.batch_size} exceeds the search split ({len(splits.search_train[1])} images)")
         values = c.optimizer_values()
@@ -325,6 +336,9 @@ class SearchRun:
                 "ground_truth": self.gt.describe(),
                 "search_split_sizes": {"train": int(len(splits.search_train[1])),
                                        "valid": int(len(splits.search_valid[1]))},
+                "search_split": {"protocol": self.config.search_split,
+                                 "what": describe_split(self.config.search_split),
+                                 "source": self.config.resolved_protocol().sources["search_split"]},
                 "device": str(self.device),
                 **({"batched_with_seeds": self.batched_with} if self.batched_with is not None else {}),
             },

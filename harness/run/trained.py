@@ -44,7 +44,8 @@ def train_supernet(run: RunConfig, progress: Callable[[str], None] | None = None
     Same construction and seeds as ``SearchRun``, without its per-epoch selection
     and files; studies use it to get the final shared weights directly.
     """
-    from harness.data import load_dataset, search_streams
+    from harness.data import load_dataset
+    from harness.data.search_split import search_setup
     from harness.optimizers import create_optimizer
     from harness.run.build import resolve_device, supernet_config
     from search_spaces.errors import ConfigError
@@ -55,8 +56,7 @@ def train_supernet(run: RunConfig, progress: Callable[[str], None] | None = None
     net_cfg = supernet_config(run, space, splits)
     torch.manual_seed(run.seed)
     supernet = space.build_supernet(net_cfg).to(device)
-    train_s, valid_s = search_streams(splits, run.batch_size, run.seed, device)
-    steps = min(train_s.epoch_len, valid_s.epoch_len)
+    splits, train_s, valid_s, steps = search_setup(splits, run.search_split, run.batch_size, run.seed, device)
     if steps < 1:
         raise ConfigError(f"batch size {run.batch_size} exceeds the search split")
     opt = create_optimizer(run.optimizer, space, supernet, run.optimizer_values(), epochs=run.epochs,

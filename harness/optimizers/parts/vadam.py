@@ -41,7 +41,8 @@ Tensors = dict[str, torch.Tensor]
 
 
 def vadam_update(mu: torch.Tensor, mu_prev: torch.Tensor, s: torch.Tensor, g: torch.Tensor, *,
-                 beta: float, gamma: float, delta: float) -> tuple[torch.Tensor, torch.Tensor]:
+                 beta: float, gamma: float, delta: float, g2: torch.Tensor | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One VAdam step on one tensor (pure function).
 
     Args:
@@ -52,26 +53,28 @@ def vadam_update(mu: torch.Tensor, mu_prev: torch.Tensor, s: torch.Tensor, g: to
         beta: Step size, also the rate of the ``s`` average.
         gamma: Momentum.
         delta: ``delta~`` (> 0).
+        g2: What feeds ``s`` (default ``g o g``; with M draws, Vadam's mean of their squares).
 
     Returns:
         ``(mu_{t+1}, s_{t+1})``.
     """
-    s_next = (1.0 - beta) * s + beta * g * g
+    s_next = (1.0 - beta) * s + beta * (g * g if g2 is None else g2)
     denom = s_next + delta
     mu_next = mu - beta * (g + delta * mu) / denom + gamma * ((s + delta) / denom) * (mu - mu_prev)
     return mu_next, s_next
 
 
 def adam_form_update(mu: torch.Tensor, m: torch.Tensor, s: torch.Tensor, g: torch.Tensor, t: int, *,
-                     alpha: float, gamma1: float, gamma2: float, delta: float
+                     alpha: float, gamma1: float, gamma2: float, delta: float, g2: torch.Tensor | None = None
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One Vadam step (Khan et al. 2018, Fig. 1) on one tensor; ``t`` is the step number from 1.
+    """One Vadam step (Khan et al. 2018, Fig. 1) on one tensor; ``t`` is the step number from 1. ``g2`` feeds
+    ``s`` (default ``g o g``; with M Monte-Carlo draws Vadam averages the squared gradient of each draw).
 
     Returns:
         ``(mu_t, m_t, s_t)``.
     """
     m_next = gamma1 * m + (1.0 - gamma1) * (g + delta * mu)
-    s_next = gamma2 * s + (1.0 - gamma2) * g * g
+    s_next = gamma2 * s + (1.0 - gamma2) * (g * g if g2 is None else g2)
     m_hat = m_next / (1.0 - gamma1 ** t)
     s_hat = s_next / (1.0 - gamma2 ** t)
     return mu - alpha * m_hat / (torch.sqrt(s_hat) + delta), m_next, s_next
@@ -121,16 +124,18 @@ class VAdam:
                 for k, m in self.mu.items()}
 
     @torch.no_grad()
-    def step(self, grads: Tensors) -> None:
-        """One update of the chosen form with ``grads`` (one per key of ``mu``)."""
+    def step(self, grads: Tensors, squares: Tensors | None = None) -> None:
+        """One update of the chosen form with ``grads`` (one per key of ``mu``); ``squares`` feeds ``s``
+        (default ``grads o grads``)."""
         for k, m in self.mu.items():
+            g2 = None if squares is None else squares[k].detach()
             if self.form == "vadam":
                 new_mu, self.m[k], new_s = adam_form_update(
                     m.detach(), self.m[k], self.s[k], grads[k].detach(), self.steps + 1, alpha=self.beta,
-                    gamma1=self.gamma, gamma2=self.beta2, delta=self.delta)
+                    gamma1=self.gamma, gamma2=self.beta2, delta=self.delta, g2=g2)
             else:
                 new_mu, new_s = vadam_update(m.detach(), self.prev[k], self.s[k], grads[k].detach(),
-                                             beta=self.beta, gamma=self.gamma, delta=self.delta)
+                                             beta=self.beta, gamma=self.gamma, delta=self.delta, g2=g2)
             self.prev[k] = m.detach().clone()
             self.s[k] = new_s
             m.copy_(new_mu)
