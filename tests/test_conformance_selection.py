@@ -260,3 +260,23 @@ def test_drnas_warm_up_per_stage_as_the_darts_space_script():
         moved.append(any(not torch.equal(before[k], v) for k, v in opt.alpha.tensors().items()))
     expect = [(e % 25) >= 10 for e in range(50)]
     assert moved == expect
+
+
+def test_sdarts_adv_attacks_with_running_statistics_as_the_official_supernets():
+    """SDARTS's supernets use BatchNorm2d(affine=False), which keeps track_running_stats=True, so the PGD
+    attack's model.eval() normalises with running statistics; SDARTS-RS (no eval mode) is unchanged."""
+    from harness.data import load_dataset
+    from harness.run.build import supernet_config
+    from harness.run.config import RunConfig
+
+    splits = load_dataset("digits", None)
+    for opt, tracked in (("sdarts-adv", True), ("sdarts-rs", False)):
+        run = RunConfig(space="nb201", dataset="digits", optimizer=opt, benchmark="none")
+        net = NB201.build_supernet(supernet_config(run, NB201, splits))
+        cells = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d) and not m.affine]
+        assert cells and all(m.track_running_stats == tracked for m in cells), opt
+    run = RunConfig(space="nb201", dataset="digits", optimizer="sdarts-adv", benchmark="none",
+                    optimizer_config={"attack_bn": "batch"})
+    net = NB201.build_supernet(supernet_config(run, NB201, splits))
+    assert not any(m.track_running_stats for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)
+                   and not m.affine)

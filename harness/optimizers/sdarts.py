@@ -27,6 +27,16 @@ class SdartsConfig(DartsConfig):
     eps_start: float = 0.03
     eps_end: float = 0.3
     pgd_steps: int = 7
+    #: BN statistics of the eval-mode attack: "running" (the supernet tracks running statistics, as SDARTS's
+    #: supernets do: BatchNorm2d(affine=False) keeps torch's track_running_stats=True) or "batch" (ours before).
+    attack_bn: str = "running"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.attack_bn not in ("running", "batch"):
+            from search_spaces.errors import ConfigError
+
+            raise ConfigError(f"SdartsConfig.attack_bn must be 'running' or 'batch', got {self.attack_bn!r}")
 
 
 class _Sdarts(Darts):
@@ -71,3 +81,8 @@ class SdartsADV(_Sdarts):
     name = "sdarts-adv"
     adversarial = True
     description = "SDARTS-ADV: PGD-perturbed weight step (Chen & Hsieh 2020)"
+
+    @classmethod
+    def supernet_overrides(cls, config: SdartsConfig) -> dict:
+        # the attack runs in eval mode: with running statistics tracked, it normalises with them
+        return {"track_running_stats": True} if config.attack_bn == "running" else {}

@@ -49,3 +49,14 @@ def no_cutout(src: str) -> dict[str, V]:
 #: DrNAS's architecture weight decay: its Adam takes ``reg_scale`` (l2) or 0 (kl), never --arch_weight_decay.
 DRNAS_ARCH_WD = V(0.0, "DrNAS architect.py: Adam weight decay is reg_scale under l2 and 0 under kl "
                        "(--arch_weight_decay unused); this field adds to it")
+
+
+def vim_nas(extra: dict[str, V] | None = None) -> dict[str, dict[str, V]]:
+    """VIM-NAS's own architecture-network Adam for every VIM-NAS variant, over a family's DARTS values: the lr
+    read from the VIM-NAS summary (seed 001, Figure 6), the rest ours (the paper gives none)."""
+    own = {"arch_lr": V(0.025, "VIM-NAS summary (seed 001), Figure 6 caption: DARTS given 'high learning rate "
+                               "(0.025) and added noise' to imitate VIM-NAS (our reading of its lr)"),
+           "arch_betas": V((0.5, 0.999), "ours: DARTS's architecture Adam betas (the VIM-NAS paper gives none)"),
+           "arch_weight_decay": V(1e-3, "ours: DARTS's architecture weight decay (the VIM-NAS paper gives none)"),
+           **(extra or {})}
+    return {name: dict(own) for name in ("vim-nas", "vim-nas-p", "vim-nas-dropout")}

@@ -29,8 +29,9 @@ _BALENAS_PAPER = "BaLeNAS paper (Zhang et al., CVPR 2022)"
 _BALENAS = {
     "order": f"{_BALENAS_PAPER}: headline rows are second order (Table 5 M = 3 = Table 1 'BaLeNAS (2nd)')",
     "mc_samples": f"{_BALENAS_PAPER}, Table 5: M = 3 Monte-Carlo samples in the headline configuration",
-    "init_std": "DARTS cnn/model_search.py: 1e-3 * randn (mu_0)",
-    "unrolled_eps": "DARTS cnn/architect.py R = 0.01 / ||v||",
+    "init_std": "ours: DARTS's 1e-3 * randn (cnn/model_search.py) for mu_0; the BaLeNAS paper gives no value",
+    "unrolled_eps": "ours: DARTS's R = 0.01 / ||v|| (cnn/architect.py) for the second-order step; the BaLeNAS "
+                    "paper gives no value",
     "update": "Khan et al., ICML 2018, Fig. 1 (Vadam, which the BaLeNAS paper says it uses): sqrt(s) and "
               "bias correction; the printed eq. (17) is update=eq17 (harness/optimizers/balenas.py doc)",
     "beta": "ours: Vadam's alpha = DARTS's architecture Adam lr 3e-4 (paper gives no value)",
@@ -53,15 +54,22 @@ _BALENAS = {
 
 _VIM_PAPER = "VIM-NAS paper (Wang et al., ICCV 2021)"
 _VIM = {
-    "arch_lr": "ours: DARTS architecture Adam lr 3e-4 (paper gives no value)",
+    "arch_lr": "VIM-NAS summary (seed 001), Figure 6 caption: 'DARTS is implemented with high learning rate "
+               "(0.025) and added noise' to imitate VIM-NAS: our reading is VIM-NAS's architecture lr 0.025",
     "arch_betas": "ours: DARTS architecture Adam betas (0.5, 0.999)",
     "arch_weight_decay": "ours: DARTS architecture weight decay 1e-3",
     "noise_channels": f"{_VIM_PAPER}, Section 3: 3-channel noise map",
     "kernel": f"{_VIM_PAPER}, Section 3: 3x3 convolutions",
     "phi_size": f"{_VIM_PAPER}: the default architecture network",
     "point_estimate": f"{_VIM_PAPER}, Algorithm 1: A = phi(eps) + xi",
+    "variance": f"{_VIM_PAPER}, Algorithm 1: xi ~ N(0, 1), unit variance",
     "arch_data": f"{_VIM_PAPER}, Algorithm 1: phi from the validation loss (bilevel)",
 }
+_VIM_P = {**_VIM, "point_estimate": f"{_VIM_PAPER}, Figure 9: VIM-NAS-P, point estimation instead of the "
+                                    "distribution (A = phi(eps))"}
+_VIM_D = {**_VIM, "variance": f"ours: a reconstruction of {_VIM_PAPER}, Figure 9's VIM-NAS-Dropout ('reformulation "
+                              "of variational dropout NAS with VIM', a parameterisation with learned variance): "
+                              "A = phi_mean + exp(phi_s) o xi; no formula or code is published"}
 
 _BENDER = "Bender et al., ICML 2018"
 _ONESHOT = {
@@ -91,5 +99,5 @@ EXTRA: dict[str, dict[str, str]] = {
     "balenas": _BALENAS,
     "balenas-1st": {**_BALENAS, "order": f"{_BALENAS_PAPER}: the first-order variant"},
     "balenas-tf": {**_BALENAS, "selection": f"{_BALENAS_PAPER}, BaLeNAS-TF: training-free proxy selection"},
-    "vim-nas": _VIM, "oneshot": _ONESHOT, "nsa": _NSA,
+    "vim-nas": _VIM, "vim-nas-p": _VIM_P, "vim-nas-dropout": _VIM_D, "oneshot": _ONESHOT, "nsa": _NSA,
 }

@@ -77,11 +77,15 @@ METHODS: dict[str, dict[str, str]] = {
         "eps_start": "SDARTS nasbench201/train_search.py: epsilon = 0.03 + (max - 0.03) * epoch / epochs",
         "eps_end": "SDARTS nasbench201/train_search.py --epsilon_alpha 0.3",
         "pgd_steps": _UNUSED,
+        "attack_bn": _UNUSED,
     },
     "sdarts-adv": {
         "eps_start": "SDARTS nasbench201/train_search.py: epsilon = 0.03 + (max - 0.03) * epoch / epochs",
         "eps_end": "SDARTS nasbench201/train_search.py --epsilon_alpha 0.3",
         "pgd_steps": "SDARTS attacker/perturb.py Linf_PGD_alpha steps=7",
+        "attack_bn": "SDARTS sota/cnn/model_search.py / nasbench201 search model: BatchNorm2d(affine=False) keeps "
+                     "track_running_stats=True, so Linf_PGD_alpha's model.eval() normalises with running "
+                     "statistics",
     },
     "snas": {**_NOT_DARTS_ARCH,
              "tau0": "ours: SNAS paper's initial temperature 1 (Section 3.1); no official NB-201 SNAS code",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.protocols._blocks import DRNAS_ARCH_WD, arch_adam, no_cutout, no_scoring, weight_training
+from harness.protocols._blocks import DRNAS_ARCH_WD, arch_adam, no_cutout, no_scoring, vim_nas, weight_training
 from harness.protocols.base import Family, V
 
 _OPT = "nasbench-1shot1 optimizers"
@@ -24,6 +24,7 @@ FAMILY = Family(
             "search_split": V("train-halves", f"{_OPT}/darts/train_search.py --train_portion 0.5 of CIFAR-10's "
                                               "training set; DataLoader without drop_last")},
     methods={
+        **vim_nas(),
         "gdas": {**_script("gdas", 100),
                  "unselected_terms": V(False, f"{_OPT}/gdas/model_search.py MixedOpGDAS: only ops with "
                                               "non-zero weight (the sample)"),

@@ -8,7 +8,7 @@ SNAS variant come from their authors' NB-201 code.
 
 from __future__ import annotations
 
-from harness.protocols._blocks import DRNAS_ARCH_WD, arch_adam, no_cutout, no_scoring, weight_training
+from harness.protocols._blocks import DRNAS_ARCH_WD, arch_adam, no_cutout, no_scoring, vim_nas, weight_training
 from harness.protocols.base import Family, V
 
 _CFG = "AutoDL configs/nas-benchmark/algos"
@@ -55,6 +55,7 @@ FAMILY = Family(
                                        "architecture samples drawn at random from the valid part (x-valid); "
                                        "len = the train part, DataLoader without drop_last")},
     methods={
+        **vim_nas(),
         "darts": {"step_order": V("weights-first", f"{_EXP}/DARTS-V1.py search_func: weight step, then "
                                                    "architecture step")},
         "darts-2nd": {"step_order": V("arch-first", f"{_EXP}/DARTS-V2.py search_func: unrolled architecture "
