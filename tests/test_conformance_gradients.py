@@ -341,3 +341,59 @@ def test_balenas_gradient_at_the_draws():
     # Vadam (Khan et al. 2018) feeds s the mean of the draws' squared gradients, not the square of their mean
     torch.testing.assert_close(seen[0][1]["cell"], sum(r * r for r in refs) / 3, **TOL)
     assert not torch.allclose(seen[0][1]["cell"], (sum(refs) / 3) ** 2)
+
+
+def test_gdas_on_nb1shot1_as_nasbench_1shot1():
+    """nasbench-1shot1 optimizers/gdas: inside the loop over cells, the mixed ops get hard Gumbel samples
+    (straight-through, only the sampled op runs) and the input/output weights soft ones,
+    softmax((alpha + g) / tau); the architecture step comes first. Float64, tiny supernet, one step: the
+    architecture gradient against a plain per-cell forward written here."""
+    from search_spaces import SupernetConfig
+
+    space = get_space("nb1shot1-s1")
+    torch.manual_seed(0)
+    net = space.build_supernet(SupernetConfig(channels=4, depth=1, num_classes=5, input_size=8)).double()
+    opt = create_optimizer("gdas", space, net, {"hard_groups": ("ops",), "per_cell": True,
+                                                "step_order": "arch-first", "unselected_terms": False,
+                                                "tau_max": 10.0, "tau_min": 1.0},
+                           epochs=4, steps_per_epoch=1, seed=2)
+    for p in opt.alpha.tensors().values():
+        p.data = p.data.double()
+    g = torch.Generator().manual_seed(3)
+    valid = (torch.randn(6, 3, 8, 8, generator=g, dtype=torch.float64), torch.randint(0, 5, (6,), generator=g))
+    train = (torch.randn(6, 3, 8, 8, generator=g, dtype=torch.float64), torch.randint(0, 5, (6,), generator=g))
+    alpha0 = {k: v.detach().clone() for k, v in opt.alpha.tensors().items()}
+    net0 = copy.deepcopy(net)
+    state = opt.generator.get_state()
+    seen = []
+    real = opt.arch_update
+    opt.arch_update = lambda grads: (seen.append({k: v.detach().clone() for k, v in grads.items()}), real(grads))
+    opt.on_epoch_start(0)
+    opt.step(train, valid)
+    # the plain computation: per cell, per group, the same noise stream; tau at epoch 0 is tau_max
+    gen = torch.Generator().set_state(state)
+    a = {k: v.clone().requires_grad_(True) for k, v in alpha0.items()}
+    per_cell = []
+    for _ in net0.cells:
+        w = {}
+        for k, logits in a.items():
+            noise = -torch.empty(logits.shape, dtype=torch.float64).exponential_(generator=gen).clamp_min(1e-20).log()
+            if k == "ops":
+                probs = torch.softmax((torch.log_softmax(logits, -1) + noise) / 10.0, -1)
+                one = F.one_hot(probs.argmax(-1), probs.shape[-1]).double()
+                w[k] = (one - probs.detach() + probs) * one
+            else:
+                w[k] = torch.softmax((logits + noise) / 10.0, -1)
+        per_cell.append(w)
+    h = net0.stem(valid[0])
+    for i, cell in enumerate(net0.cells):
+        if i in net0.downsample_before:
+            h = F.max_pool2d(h, 2, stride=2)
+        h = cell(h, per_cell[i])
+    logits_v = net0.classifier(net0.post(h).mean(dim=(2, 3)))
+    ref = torch.autograd.grad(F.cross_entropy(logits_v, valid[1]), list(a.values()), allow_unused=True)
+    for (k, got), want in zip(seen[0].items(), ref):
+        torch.testing.assert_close(got, torch.zeros_like(got) if want is None else want, **TOL)
+    assert any(seen[0][k].abs().sum() > 0 for k in seen[0] if k != "ops")  # soft topology weights learn
+    # the weights stepped after the architecture (arch-first): the supernet has changed
+    assert any(not torch.equal(p0, p1) for p0, p1 in zip(net0.parameters(), net.parameters()))

@@ -52,7 +52,11 @@ METHODS: dict[str, dict[str, str]] = {
                              "(epochs - 1)",
              "unselected_terms": "AutoDL search_cells.py: NB-201 SearchCell.forward_gdas adds the unselected "
                                  "ops' zero-valued weights, NASNet MixedOp.forward_gdas does not; null follows "
-                                 "the supernet"},
+                                 "the supernet",
+             "step_order": "AutoDL exps/NAS-Bench-201-algos/GDAS.py search_func: the weight step, then the "
+                           "architecture step",
+             "hard_groups": "AutoDL search_model_gdas.py: every group sampled hard (one op per edge)",
+             "per_cell": "AutoDL search_model_gdas.py forward: one draw before the cell loop, shared by every cell"},
     "setn": {**_NOT_DARTS_ARCH,
              "n_candidates": "AutoDL scripts-search/NAS-Bench-201-algos/SETN.sh --select_num 100"},
     "rsws": {"n_candidates": "AutoDL scripts-search/NAS-Bench-201-algos/RANDOM-NAS.sh --select_num 100"},

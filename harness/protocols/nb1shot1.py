@@ -30,7 +30,13 @@ FAMILY = Family(
                                               "non-zero weight (the sample)"),
                  "tau_min": V(1.0, f"{_OPT}/gdas/train_search.py --tau_min 1"),
                  "tau_schedule": V("per-epoch-step", f"{_OPT}/gdas/train_search.py: tau += (tau_min - tau_max) / "
-                                                     "epochs after each epoch")},
+                                                     "epochs after each epoch"),
+                 "step_order": V("arch-first", f"{_OPT}/gdas/train_search.py train(): architect.step before "
+                                               "optimizer.step"),
+                 "hard_groups": V(("ops",), f"{_OPT}/gdas/model_search.py forward: gumbel_softmax(hard=True) for "
+                                            "the mixed ops only, hard=False for the input and output weights"),
+                 "per_cell": V(True, f"{_OPT}/gdas/model_search.py forward: the samples are drawn inside the loop "
+                                     "over cells")},
         "drnas": {"arch_weight_decay": DRNAS_ARCH_WD},
         "pc-darts": {**_script("pc_darts", 100),
                      "warmup_epochs": V(0, f"{_OPT}/pc_darts/train_search.py --warm_start_epochs 0")},

@@ -50,7 +50,10 @@ FAMILY = Family(
                                     "stays 1.0 in the runs as made")},
     methods={
         "gdas": {"unselected_terms": V(False, "AutoDL search_cells.py NASNetSearchCell / MixedOp.forward_gdas: "
-                                              "only the sampled op")},
+                                              "only the sampled op"),
+                 "step_order": V("weights-first", "AutoDL exps GDAS search_func: the weight step, then the "
+                                                  "architecture step (the family's arch-first is RobustDARTS's "
+                                                  "DARTS loop)")},
         "rsws": {"cutout_length": V(0, "RobustDARTS scripts/RandomNAS.sh passes no --cutout")},
         **vim_nas({"epochs": V(1, "VIM-NAS summary (seed 001): on S1-S4 the search converges in one epoch "
                                   "(within 10 minutes); Table 1's search cost 0.007 GPU-days")}),

@@ -125,17 +125,22 @@ class NB1Shot1Supernet(nn.Module):
         for cell in self.cells:
             cell.fused = fused
 
-    def forward(self, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, weights: dict[str, torch.Tensor] | list[dict[str, torch.Tensor]]
+                ) -> torch.Tensor:
         """Logits ``[B, num_classes]`` of ``x`` ``[B, C, H, W]``.
 
         Args:
             weights: ``"ops"`` ``[n, 3]``, ``"parents{v}"`` ``[1, v]``, ``"output"`` ``[1, n + 1]``
-                (normalised), each optionally with a leading batch dimension ``B``.
+                (normalised), each optionally with a leading batch dimension ``B``; or a list of such
+                dicts, one per cell (nasbench-1shot1's GDAS draws afresh in every cell).
         """
+        per_cell = isinstance(weights, (list, tuple))
+        if per_cell and len(weights) != len(self.cells):
+            raise ValueError(f"per-cell weights: {len(weights)} dicts for {len(self.cells)} cells")
         h = self.stem(x)
         for i, cell in enumerate(self.cells):
             if i in self.downsample_before:
                 h = F.max_pool2d(h, 2, stride=2)
-            h = cell(h, weights)
+            h = cell(h, weights[i] if per_cell else weights)
         h = self.post(h)
         return self.classifier(h.mean(dim=(2, 3)))
