@@ -29,7 +29,7 @@ from search_spaces.errors import ConfigError
 
 #: Keys of a preset that configure the run rather than the optimizer.
 RUN_KEYS = ("epochs", "batch_size", "select_batch_size", "select_augment", "cutout_length", "cutout_prob",
-            "cutout_ramp", "search_split")
+            "cutout_ramp", "search_split", "track_running_stats")
 #: ``harness.data.search_split.SEARCH_SPLITS`` (named here: protocols sit below the data room's users).
 SEARCH_SPLITS = ("nb201", "train-halves", "ours")
 
@@ -70,6 +70,7 @@ _GENERIC_RUN = {
                          ("cutout_prob", V(1.0, "DARTS cnn/train_search.py --cutout_prob 1.0 (unused: cutout off)")),
                          ("cutout_ramp", V(False, "ours: no ramp")))},
     "search_split": V("ours", "ours: no protocol family covers this space (NB-201 split semantics, full batches)"),
+    "track_running_stats": V(None, "ours: the supernet's own BN setting (no protocol family covers this space)"),
 }
 
 
@@ -204,6 +205,8 @@ def _check_run_values(values: dict[str, Any]) -> None:
     for k in ("select_augment", "cutout_ramp"):
         if not isinstance(values[k], bool):
             raise ConfigError(f"{k} must be true or false, got {values[k]!r}")
+    if values["track_running_stats"] not in (None, True, False):
+        raise ConfigError(f"track_running_stats must be true, false or null, got {values['track_running_stats']!r}")
     if values["search_split"] not in SEARCH_SPLITS:
         raise ConfigError(f"search_split must be one of {SEARCH_SPLITS}, got {values['search_split']!r}")
     length, prob = values["cutout_length"], values["cutout_prob"]

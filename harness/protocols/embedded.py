@@ -16,6 +16,7 @@ FAMILY = Family(
             "select_augment": V(False, f"{_OURS}: digits have no augmentation"),
             "cutout_length": V(0, f"{_OURS}: no Cutout"), "cutout_prob": V(1.0, f"{_OURS}: unused (no Cutout)"),
             "cutout_ramp": V(False, f"{_OURS}: no Cutout"),
+            "track_running_stats": V(None, f"{_OURS}: the supernet's default BN setting"),
             "search_split": V("ours", f"{_OURS}: NB-201 split semantics, epochs of full batches (the README's "
                                       "output)")},
     methods={"gdas": {"unselected_terms": V(False, "AutoDL NASNet-space MixedOp.forward_gdas (S5 is a DARTS "

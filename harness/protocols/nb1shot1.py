@@ -21,6 +21,9 @@ FAMILY = Family(
     spaces=("nb1shot1-s1", "nb1shot1-s2", "nb1shot1-s3"),
     description="NAS-Bench-1Shot1: automl/nasbench-1shot1 search scripts (batch 96)",
     common={**_script("darts", 50), **no_scoring(), **no_cutout(f"{_OPT}/darts/train_search.py"),
+            "track_running_stats": V(None, "ours: the supernet's default (search BNs keep no running statistics); "
+                                          "the official search code tracks them (BatchNorm2d's default), which "
+                                          "only its eval-mode passes use"),
             "search_split": V("train-halves", f"{_OPT}/darts/train_search.py --train_portion 0.5 of CIFAR-10's "
                                               "training set; DataLoader without drop_last")},
     methods={

@@ -49,6 +49,10 @@ FAMILY = Family(
     common={**_autodl("DARTS"), **arch_adam(f"{_SH}/DARTS-V1.sh", lr=3e-4, wd=1e-3),
             "arch_betas": V((0.5, 0.999), f"{_EXP}/DARTS-V1.py: Adam betas (0.5, 0.999)"),
             **no_scoring(), **no_cutout("AutoDL xautodl/datasets/get_dataset_with_transform.py"),
+            "track_running_stats": V(True, "AutoDL docs/NAS-Bench-201.md: every documented search command passes "
+                                           "BN tracking 1 (e.g. GDAS.sh cifar10 1 -1 -> --track_running_stats "
+                                           "1); DrNAS / SDARTS NB-201 search models default to True. The paper "
+                                           "reports both; BN=0 searches better (AutoDL-Projects issue #70)"),
             "search_split": V("nb201", "AutoDL xautodl/datasets/get_dataset_with_transform.py "
                                        "get_nas_search_loaders + SearchDatasetWrap.py SearchDataset: weights on the "
                                        "train part (CIFAR-100 / ImageNet16-120: the whole training set), "

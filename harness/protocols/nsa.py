@@ -19,6 +19,7 @@ FAMILY = Family(
             "w_nesterov": V(True, f"{_MAIN}: SGD(nesterov=(momentum > 0))"),
             "select_batch_size": V(128, f"{_MAIN}: evaluation batch = --batch_size 128"),
             "select_augment": V(False, f"{_MAIN}: test_transform has no augmentation"),
+            "track_running_stats": V(None, "ours: the random-wired WRN's own BN setting (it keeps running statistics)"),
             "search_split": V("ours", "ours: NSA trains on the search-train split (a documented deviation: "
                                       f"{_MAIN} trains on the whole training set)"),
             "cutout_length": V(16, f"{_MAIN}: args.cutout = True forced; utils.Cutout(n_holes=1, length=16)"),

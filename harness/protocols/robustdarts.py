@@ -42,6 +42,9 @@ FAMILY = Family(
             "cutout_length": V(0, f"{_RD} Helper.__init__: cutout off when drop_path_prob == 0 (DARTS, DARTS-ES/"
                                   "-ADA and the L2 grid run at 0); R-DARTS(DP) at p > 0 keeps the scripts' "
                                   "--cutout (see the family rule)"),
+            "track_running_stats": V(None, "ours: the supernet's default (search BNs keep no running statistics); "
+                                          "the official search code tracks them (BatchNorm2d's default), which "
+                                          "only its eval-mode passes use"),
             "search_split": V("train-halves", f"{_RD} get_train_val_loaders: --train_portion 0.5 of the "
                                               "training set on every dataset; DataLoader without drop_last"),
             "cutout_prob": V(1.0, f"{_RD} --cutout_prob 1.0"),
