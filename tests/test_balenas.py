@@ -273,3 +273,22 @@ def test_vadam_with_three_draws_on_a_two_parameter_problem():
         torch.testing.assert_close(mu["w"], mu_ref, rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(opt.s["w"], s_ref, rtol=1e-12, atol=1e-14)
     assert math.isfinite(float(mu["w"].sum()))
+
+
+def test_the_moving_sigma_plan_and_what_n_does_to_sigma():
+    """docs/plans/balenas-moving-sigma.yaml: balenas at N = 25,000 and 2,500,000; by the closed form
+    sigma = (N s + 1)^(-1/2) (delta = 1/N), sigma > 0.9 needs an RMS gradient below about 3e-3 at N = 25,000."""
+    import math
+    from pathlib import Path
+
+    from harness.optimizers.parts.vadam import vadam_sigma
+    from harness.run.sweep import Plan
+
+    plan = Path(__file__).resolve().parents[1] / "docs" / "plans" / "balenas-moving-sigma.yaml"
+    runs = Plan.load(plan).expand()
+    assert {r.optimizer for r in runs} == {"balenas"} and {r.protocol for r in runs} == {"nb201/balenas"}
+    assert sorted({r.optimizer_values()["n_data"] for r in runs}) == [25000.0, 2500000.0]
+    for n, rms, above in ((25000.0, 3.0e-3, True), (25000.0, 3.2e-3, False)):
+        s = torch.tensor(rms ** 2)
+        assert (float(vadam_sigma(s, 1 / n, n)) > 0.9) is above
+    assert float(vadam_sigma(torch.tensor(1e-6), 1 / 2.5e6, 2.5e6)) == pytest.approx(1 / math.sqrt(3.5))

@@ -58,9 +58,10 @@ _VIM = {
                "(0.025) and added noise' to imitate VIM-NAS: our reading is VIM-NAS's architecture lr 0.025",
     "arch_betas": "ours: DARTS architecture Adam betas (0.5, 0.999)",
     "arch_weight_decay": "ours: DARTS architecture weight decay 1e-3",
-    "noise_channels": f"{_VIM_PAPER}, Section 3: 3-channel noise map",
-    "kernel": f"{_VIM_PAPER}, Section 3: 3x3 convolutions",
-    "phi_size": f"{_VIM_PAPER}: the default architecture network",
+    "noise_channels": "VIM-NAS summary (seed 001): the architecture network ConvReLUBN(3,14,3)-ConvReLUBN(14,1,3) "
+                      "takes a 3-channel noise map",
+    "kernel": "VIM-NAS summary (seed 001): ConvReLUBN(3,14,3)-ConvReLUBN(14,1,3), kernel 3",
+    "phi_size": "VIM-NAS summary (seed 001): the default two-block architecture network (3 -> 14 -> 1)",
     "point_estimate": f"{_VIM_PAPER}, Algorithm 1: A = phi(eps) + xi",
     "variance": f"{_VIM_PAPER}, Algorithm 1: xi ~ N(0, 1), unit variance",
     "arch_data": f"{_VIM_PAPER}, Algorithm 1: phi from the validation loss (bilevel)",

@@ -64,12 +64,12 @@ FAMILY = Family(
                                                    "architecture step")},
         "darts-2nd": {"step_order": V("arch-first", f"{_EXP}/DARTS-V2.py search_func: unrolled architecture "
                                                     "step, then weight step")},
-        "gdas": {**_autodl("GDAS", epochs=250),
+        "gdas": {**_autodl("GDAS", epochs=250), **arch_adam(f"{_SH}/GDAS.sh", lr=3e-4, wd=1e-3),
                  "tau_schedule": V("to-last-epoch", f"{_EXP}/GDAS.py: tau_max - (tau_max - tau_min) * epoch / "
                                                     "(epochs - 1)"),
                  "unselected_terms": V(True, "AutoDL xautodl/models/cell_searchs/search_cells.py "
                                              "SearchCell.forward_gdas: unselected ops add their weight")},
-        "setn": {**_autodl("SETN", epochs=250),
+        "setn": {**_autodl("SETN", epochs=250), **arch_adam(f"{_SH}/SETN.sh", lr=3e-4, wd=1e-3),
                  "grad_clip": V(0.0, f"{_EXP}/SETN.py search_func: no gradient clipping of the weights"),
                  "select_batch_size": V(512, f"{_CFG}/SETN.config test_batch_size 512"),
                  "select_augment": V(False, f"{_EXP}/SETN.py get_best_arch: valid_loader with the test transform")},
