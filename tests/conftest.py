@@ -6,7 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
+
+import harness  # noqa: F401  (first: it sets OMP_WAIT_POLICY before torch loads libgomp)
+import torch  # noqa: E402
 
 from harness.data.convert import write_cifar10_batches
 

@@ -86,3 +86,19 @@ def test_baseline_proxy_reports_ground_truth_with_its_budget():
     assert pick.startswith("seed 0: |") and "test acc" in pick
     r = harness("baseline", "proxy", "--space", "s5", "--proxy", "snip", "--dataset", "cifar10")
     assert r.returncode == 2 and "needs --data-dir" in r.stderr
+
+
+def test_openmp_threads_wait_passively_unless_the_user_says_otherwise():
+    """Spinning OpenMP threads burn descheduled peers' cycles on a shared CPU: the harness sets
+    OMP_WAIT_POLICY=PASSIVE before torch loads libgomp, and a value the user set wins."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import os, harness, torch; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "PASSIVE", out.stderr
+    out = subprocess.run([sys.executable, "-c", code], env={**env, "OMP_WAIT_POLICY": "ACTIVE"},
+                         capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "ACTIVE"

@@ -270,13 +270,16 @@ def test_sdarts_adv_attacks_with_running_statistics_as_the_official_supernets():
     from harness.run.config import RunConfig
 
     splits = load_dataset("digits", None)
+    from search_spaces import get_space
+
+    s1 = get_space("s1")  # S1-S4 leave BN tracking to the optimizer (NB-201's presets track for every method)
     for opt, tracked in (("sdarts-adv", True), ("sdarts-rs", False)):
-        run = RunConfig(space="nb201", dataset="digits", optimizer=opt, benchmark="none")
-        net = NB201.build_supernet(supernet_config(run, NB201, splits))
+        run = RunConfig(space="s1", dataset="digits", optimizer=opt, benchmark="none")
+        net = s1.build_supernet(supernet_config(run, s1, splits))
         cells = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d) and not m.affine]
         assert cells and all(m.track_running_stats == tracked for m in cells), opt
-    run = RunConfig(space="nb201", dataset="digits", optimizer="sdarts-adv", benchmark="none",
+    run = RunConfig(space="s1", dataset="digits", optimizer="sdarts-adv", benchmark="none",
                     optimizer_config={"attack_bn": "batch"})
-    net = NB201.build_supernet(supernet_config(run, NB201, splits))
+    net = s1.build_supernet(supernet_config(run, s1, splits))
     assert not any(m.track_running_stats for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)
                    and not m.affine)

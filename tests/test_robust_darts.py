@@ -272,7 +272,10 @@ def test_robustdarts_runs_cutout_on_both_search_streams():
     class S:
         cutout_length, cutout_prob = 0, 0.0
 
-    cfg = RunConfig(space="s1", dataset="cifar10", benchmark="none", optimizer="darts-2nd")
+    # RobustDARTS Helper.__init__: Cutout off at drop_path_prob 0 (plain DARTS), on for the DP runs
+    assert RunConfig(space="s1", dataset="cifar10", benchmark="none", optimizer="darts-2nd").cutout_length == 0
+    cfg = RunConfig(space="s1", dataset="cifar10", benchmark="none", optimizer="darts-dp",
+                    optimizer_config={"drop_path_prob": 0.2})
     assert (cfg.cutout_length, cfg.cutout_prob, cfg.cutout_ramp) == (16, 1.0, False)
     streams = (S(), S())
     for e in (0, 30):  # constant 1.0: the runs as made (the ramp set an attribute Cutout never read)

@@ -15,11 +15,30 @@ from harness.commands.base import cli, deprecated
 @click.option("--json", "old_json", default=None, hidden=True)
 @click.option("--only", multiple=True, metavar="SPACE/OPTIMIZER",
               help="Run only this case (repeatable), e.g. nb201/darts; rows measured on it come along.")
+@click.option("--shared-cpu", is_flag=True, help="Instead: a short search's wall and CPU seconds under the old and "
+                                                  "the new OpenMP wait policy, quiet and beside 2 busy processes.")
 def bench_cmd(device: str, quick: bool, steps: int, json_out: str, old_json: str | None,
-              only: tuple[str, ...]) -> None:
+              only: tuple[str, ...], shared_cpu: bool) -> None:
     """Seconds per search step of the default path and of the eager reference."""
     from harness.bench.suite import run_bench, select_cases
     from harness.run.config import ConfigError
+
+    if shared_cpu:
+        import json
+
+        from harness.bench.shared_cpu import shared_cpu_bench
+        from harness.commands.base import _progress_printer
+        from search_spaces.io import atomic_write_text
+
+        r = shared_cpu_bench(epochs=max(steps // 2, 1), progress=_progress_printer())
+        atomic_write_text(json_out, json.dumps(r, indent=1))
+        for load in ("quiet", "loaded"):
+            x = r[load]
+            click.echo(f"{load:6s} old {x['wall_s']['old']:6.1f} s wall {x['cpu_s']['old']:6.1f} CPU-s | new "
+                       f"{x['wall_s']['new']:6.1f} s wall {x['cpu_s']['new']:6.1f} CPU-s | CPU old/new "
+                       f"{x['cpu_ratio_old_over_new']:.2f}, speed new/old {x['speed_ratio_new_over_old']:.2f}")
+        click.echo(f"{r['cpus']} CPUs, load average {r['load_before']:.2f} before; wrote {json_out}")
+        return
 
     try:
         select_cases(quick, only)

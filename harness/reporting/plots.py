@@ -26,7 +26,7 @@ _PALETTE = [*plt.get_cmap("tab10").colors, "#000000", "#393b79", "#637939", "#84
 #: same in every figure.
 _KNOWN = ["darts", "gdas", "rsws", "setn", "enas", "snas", "pc-darts", "sdarts-rs", "drnas", "balenas", "vim-nas",
           "nsa", "oneshot", "random", "darts-2nd", "darts-es", "darts-ada", "darts-dp", "sdarts-adv", "balenas-tf",
-          "balenas-1st", "snas-bilevel"]
+          "balenas-1st", "snas-bilevel", "vim-nas-p", "vim-nas-dropout"]
 _FIXED = {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(_KNOWN[:len(_PALETTE)])}
 #: Line styles that tell apart the settings of one optimizer (same colour).
 _STYLES = ["-", "--", ":", "-."]
