@@ -2,7 +2,8 @@
 quiet and beside busy processes, in one run with the cases alternated (ratios, not absolute times).
 
 "old" leaves libgomp's default (spin, then sleep: ``OMP_WAIT_POLICY`` empty, which libgomp ignores); "new" is
-what the harness now sets (``PASSIVE``). Each case is ``harness run --optimizer darts --epochs E --seeds 0`` in
+what the harness chooses (``harness.openmp_wait_policy`` from the processes running when the run starts). Each
+case is ``harness run --optimizer darts --epochs E --seeds 0`` in
 a fresh process (the policy is read when torch loads), timed by ``os.wait4`` (the child's user + system time).
 """
 
@@ -15,7 +16,7 @@ import tempfile
 import time
 from typing import Any
 
-POLICIES = {"old": "", "new": "PASSIVE"}
+OLD = {"OMP_WAIT_POLICY": "", "GOMP_SPINCOUNT": ""}
 
 
 def _busy() -> subprocess.Popen:
@@ -25,7 +26,9 @@ def _busy() -> subprocess.Popen:
 
 def _one(policy: str, epochs: int) -> tuple[float, float]:
     """(wall seconds, CPU seconds) of one short search under ``policy``."""
-    env = {**os.environ, "OMP_WAIT_POLICY": POLICIES[policy]}
+    env = {k: v for k, v in os.environ.items() if k not in OLD}  # "new": the harness decides
+    if policy == "old":
+        env.update(OLD)
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
         p = subprocess.Popen([sys.executable, "-m", "harness", "run", "--optimizer", "darts", "--epochs", str(epochs),
@@ -45,6 +48,8 @@ def shared_cpu_bench(epochs: int = 2, rounds: int = 2, competitors: int = 2,
                                                             "loaded": {"old": [], "new": []}}
     for load in ("quiet", "loaded"):
         busy = [_busy() for _ in range(competitors)] if load == "loaded" else []
+        if busy:
+            time.sleep(1)  # the competitors are running before the search starts
         try:
             for r in range(rounds):
                 for policy in (("old", "new") if r % 2 == 0 else ("new", "old")):
@@ -57,14 +62,15 @@ def shared_cpu_bench(epochs: int = 2, rounds: int = 2, competitors: int = 2,
                 b.kill()
                 b.wait()
 
-    def med(xs: list[float]) -> float:
-        return sorted(xs)[len(xs) // 2]
+    from statistics import median as med
 
     out: dict[str, Any] = {"epochs": epochs, "rounds": rounds, "competitors": competitors,
                            "cpus": len(os.sched_getaffinity(0)), "load_before": os.getloadavg()[0]}
     for load, cases in res.items():
         wall = {p: med([w for w, _ in v]) for p, v in cases.items()}
         cpu = {p: med([c for _, c in v]) for p, v in cases.items()}
-        out[load] = {"wall_s": wall, "cpu_s": cpu, "cpu_ratio_old_over_new": cpu["old"] / cpu["new"],
+        out[load] = {"wall_s": wall, "cpu_s": cpu, "rounds": {p: [[round(w, 2), round(c, 2)] for w, c in v]
+                                                             for p, v in cases.items()},
+                     "cpu_ratio_old_over_new": cpu["old"] / cpu["new"],
                      "speed_ratio_new_over_old": wall["old"] / wall["new"]}
     return out

@@ -30,7 +30,7 @@ def bench_cmd(device: str, quick: bool, steps: int, json_out: str, old_json: str
         from harness.commands.base import _progress_printer
         from search_spaces.io import atomic_write_text
 
-        r = shared_cpu_bench(epochs=max(steps // 2, 1), progress=_progress_printer())
+        r = shared_cpu_bench(epochs=max(steps // 2, 1), rounds=3, progress=_progress_printer())
         atomic_write_text(json_out, json.dumps(r, indent=1))
         for load in ("quiet", "loaded"):
             x = r[load]

@@ -89,15 +89,6 @@ def zero_cost_part(proxy: str, datasets: tuple[str, ...], sizes: tuple[int, ...]
                  "epochs": 200, "batch_size": ZC_BATCH, "names": names or {}}, needs=needs, rows=rows)
 
 
-def _o(optimizer: str, **config) -> dict:
-    return {"optimizer": optimizer, "config": config}
-
-
-NB201_WS = {"DARTS (1st)": _o("darts"), "DARTS (2nd)": _o("darts-2nd"), "GDAS": _o("gdas"),
-            "RSPS (RS-ws)": _o("rsws"), "SETN": _o("setn"), "ENAS": _o("enas")}
-BALENAS_T1 = {"ENAS": _o("enas"), "RandomNAS": _o("rsws"), "SETN": _o("setn"), "GDAS": _o("gdas"),
-              "DrNAS": _o("drnas"), "DARTS (1st)": _o("darts"), "DARTS (2nd)": _o("darts-2nd"),
-              "BaLeNAS (1st)": _o("balenas-1st"), "BaLeNAS (2nd)": _o("balenas"), "BaLeNAS-TF": _o("balenas-tf")}
 RD_SPACES = ("s1", "s2", "s3", "s4")
 # automl/RobustDARTS src/evaluation/args.py defaults, as scripts/DARTS_eval.sh runs them (--cutout --auxiliary
 # --seed 1): 600 epochs, batch 96; the other values are EvalProtocol's DARTS defaults. Sizes per setting below.

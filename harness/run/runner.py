@@ -18,6 +18,7 @@ import csv
 import io
 import json
 import math
+import os
 import platform
 import shutil
 import time
@@ -340,6 +341,10 @@ class SearchRun:
                                  "what": describe_split(self.config.search_split),
                                  "source": self.config.resolved_protocol().sources["search_split"]},
                 "device": str(self.device),
+                # how this process's CPU threads behave (harness/__init__.py: openmp_wait_policy)
+                "cpu": {"threads": torch.get_num_threads(),
+                        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+                        "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT")},
                 **({"batched_with_seeds": self.batched_with} if self.batched_with is not None else {}),
             },
             "versions": {"python": platform.python_version(), "torch": torch.__version__,
