@@ -78,3 +78,17 @@ def progress_line(c: RunConfig, epoch: int, row: dict[str, Any]) -> str:
 def _hms(seconds: float) -> str:
     s = int(round(seconds))
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def fixed_batches(splits, batch_size: int, n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The first ``n`` batches of the search-valid split, normalised, without augmentation."""
+    from harness.data import normalize
+
+    x, y = splits.search_valid
+    out = []
+    for i in range(n):
+        sl = slice(i * batch_size, (i + 1) * batch_size)
+        if sl.start >= len(y):
+            break
+        out.append((normalize(x[sl], splits.mean, splits.std), y[sl]))
+    return out

@@ -39,13 +39,7 @@ from harness.optimizers.parts.candidates import SelectionBatches
 from harness.run.build import resolve_device, supernet_config  # noqa: F401 (public here too)
 from harness.run.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from harness.run.config import RunConfig
-from harness.run.epoch import (
-    LiveRun,
-    compile_supernet,
-    divergence,
-    progress_line,
-    step_precision,
-)
+from harness.run.epoch import LiveRun, compile_supernet, divergence, fixed_batches, progress_line, step_precision
 from harness.run.ground_truth import GroundTruth
 from harness.run.lock import RunLock
 from harness.run.orphans import ParentDied
@@ -197,7 +191,7 @@ class SearchRun:
         opt = create_optimizer(c.optimizer, self.space, supernet, values,
                                epochs=c.epochs, steps_per_epoch=steps, seed=c.seed)
         opt.valid_stream = valid_s  # ENAS trains its controller on it after the epoch's steps
-        fixed = _fixed_batches(splits, c.batch_size, max(c.select_batches, c.eigen_batches))
+        fixed = fixed_batches(splits, c.batch_size, max(c.select_batches, c.eigen_batches))
         select_s = selection_stream(splits, c.select_batch_size, c.seed, c.select_augment, self.device)
         live = LiveRun(net_cfg, supernet, opt, train_s, valid_s, steps, fixed, select_s)
         ckpt = self.dir / "checkpoint.pt"
@@ -385,20 +379,6 @@ class SearchRun:
                 "gt_test_acc": last.get("gt_test_acc"), "test_regret": last.get("test_regret"),
                 "diverged_epoch": rows[-1]["epoch"] if status == "diverged" else None,
                 "ground_truth": self.gt.describe()}
-
-
-def _fixed_batches(splits, batch_size: int, n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The first ``n`` batches of the search-valid split, normalised, without augmentation."""
-    from harness.data import normalize
-
-    x, y = splits.search_valid
-    out = []
-    for i in range(n):
-        sl = slice(i * batch_size, (i + 1) * batch_size)
-        if sl.start >= len(y):
-            break
-        out.append((normalize(x[sl], splits.mean, splits.std), y[sl]))
-    return out
 
 
 def _jsonable(d: Any) -> Any:
