@@ -134,6 +134,9 @@ def test_references_and_against(runs):
     assert g.z == pytest.approx((92.0 - 93.51) / math.sqrt(2.0))
     out = render_against(comp, "md")
     assert "GDAS" in out and "difference / our std" in out
+    from harness.reporting.tables import _names
+
+    assert "rsws" in _names("RandomNAS") and "rsws" in _names("RSPS (RS-ws)")  # NB-201's RSPS as BaLeNAS names it
     cands, by_name = resolve_against(refs, "GDAS")  # a method: every row compared with it
     assert not by_name and compare_against(cells, cands, by_name).ref_method.notna().any()
     with pytest.raises(Exception, match="no published method"):

@@ -112,11 +112,18 @@ def reference_rows(cells: pd.DataFrame, refs: pd.DataFrame, metric: str) -> pd.D
     return r[mask].reset_index(drop=True)
 
 
+#: Published names of a harness optimizer that share nothing with its own (BaLeNAS Table 1 quotes NB-201's
+#: RSPS as RandomNAS).
+_ALIASES = {"randomnas": "rsws", "rsps": "rsws"}
+
+
 def _names(method: str) -> set[str]:
-    """Normalised names a published method answers to: ``RSPS (RS-ws)`` -> {rsps, rsws, rspsrsws}."""
+    """Normalised names a published method answers to: ``RSPS (RS-ws)`` -> {rsps, rsws, rspsrsws};
+    ``RandomNAS`` -> {randomnas, rsws}."""
     norm = lambda t: re.sub(r"[^a-z0-9]", "", t.lower())  # noqa: E731
     inner = re.findall(r"\(([^)]*)\)", method)
-    return {norm(method), norm(method.split("(")[0])} | {norm(i) for i in inner}
+    names = {norm(method), norm(method.split("(")[0])} | {norm(i) for i in inner}
+    return names | {_ALIASES[n] for n in names if n in _ALIASES}
 
 
 def resolve_against(refs: pd.DataFrame, reference: str) -> tuple[pd.DataFrame, bool]:
