@@ -263,3 +263,36 @@ def test_a_crafted_checkpoint_with_a_valid_checksum_runs_no_code(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "weights-only" in r.stderr, r.stderr
     assert not marker.exists()
+
+
+def test_the_loser_of_a_lock_race_leaves_the_winners_folder(tmp_path, monkeypatch):
+    """The race of issue 34: both workers see no run folder; the other one creates it and takes the lock first.
+    The loser fails with one line and must not delete the folder holding the winner's lock."""
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    from harness.run import lock as lock_mod
+    from harness.run.config import RunConfig
+    from harness.run.runner import SearchRun
+
+    winner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        run = SearchRun(RunConfig(epochs=1, seed=0), tmp_path / "runs")
+        assert not run.dir.exists()
+        real = lock_mod.RunLock.acquire
+
+        def winner_first(self):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps({"host": socket.gethostname(), "pid": winner.pid, "time": 0}))
+            return real(self)
+
+        monkeypatch.setattr(lock_mod.RunLock, "acquire", winner_first)
+        with pytest.raises(lock_mod.RunLockedError):
+            run.run()
+        assert (run.dir / "run.lock").is_file()  # the winner's folder and lock survive
+        assert json.loads((run.dir / "run.lock").read_text())["pid"] == winner.pid
+    finally:
+        winner.kill()
+        winner.wait()

@@ -41,7 +41,7 @@ from harness.run.checkpoint import CheckpointError, load_checkpoint, save_checkp
 from harness.run.config import RunConfig
 from harness.run.epoch import LiveRun, compile_supernet, divergence, fixed_batches, progress_line, step_precision
 from harness.run.ground_truth import GroundTruth
-from harness.run.lock import RunLock
+from harness.run.lock import RunLock, RunLockedError
 from harness.run.orphans import ParentDied
 from search_spaces import get_space
 from search_spaces.errors import ConfigError, UserError
@@ -112,6 +112,8 @@ class SearchRun:
                 if self.finished:  # another worker finished it while we waited
                     return self._final_json()
                 return self._run_locked(splits)
+        except RunLockedError:
+            raise  # another process holds the folder (it may have just created it): never clean what it locked
         except BaseException:
             self._remove_unstarted(new_dirs)
             raise
