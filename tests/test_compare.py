@@ -98,6 +98,7 @@ def test_settings_are_never_pooled_and_pairing_needs_the_same_initialisation(tmp
     raw = sorted(setting["p"])
     assert setting["p_holm"].min() == pytest.approx(min(1.0, 6 * raw[0]))
     assert any("gdas has no finished run in" in n and "nb201" in n for n in c.notes)
+    assert r"darts [arch\_lr=0.1] & 4 &" in latex(c)  # escaped once (the table's LaTeX escaper)
 
 
 def test_anytime_area_threshold_and_against(tmp_path):

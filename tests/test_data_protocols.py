@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from harness.data.search_split import planned_sizes, search_setup, steps_per_epoch
+from harness.data.search_split import planned_sizes, search_data, search_setup, steps_per_epoch
 from harness.run.config import RunConfig
 
 # DatasetSplits.sizes() of the full official data (harness/data/datasets.py's table)
@@ -76,11 +76,12 @@ def test_streams_follow_the_split_on_real_images(cifar10_dir):
     n = len(splits.train[1])
     for mode, steps in (("train-halves", math.ceil((n // 2) / 64)), ("nb201", math.ceil((n // 2) / 64)),
                         ("ours", (n // 2) // 64)):
-        s, train_s, valid_s, k = search_setup(splits, mode, 64, 0)
+        s = search_data(splits, mode)
+        train_s, valid_s, k = search_setup(s, mode, 64, 0)
         assert k == steps and len(s.search_train[1]) == n // 2
         sizes = [len(train_s.next()[1]) for _ in range(k)]
         assert sizes[-1] == (n // 2) % 64 if mode != "ours" else sizes[-1] == 64
         assert len(valid_s.next()[1]) == 64  # architecture batches are full
-    halves, *_ = search_setup(splits, "train-halves", 64, 0)
+    halves = search_data(splits, "train-halves")
     both = sorted(halves.search_train[1].tolist() + halves.search_valid[1].tolist())
     assert both == sorted(splits.train[1].tolist())  # the training set only, never the test set

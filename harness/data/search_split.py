@@ -51,12 +51,13 @@ def steps_per_epoch(mode: str, n_train: int, n_valid: int, batch_size: int) -> i
 
 
 def search_setup(splits: Any, mode: str, batch_size: int, seed: int, device: torch.device | str | None = None
-                 ) -> tuple[Any, BatchStream, BatchStream, int]:
-    """``(splits, train stream, architecture-batch stream, steps per epoch)`` of ``mode``."""
-    splits = search_data(splits, mode)
+                 ) -> tuple[BatchStream, BatchStream, int]:
+    """``(train stream, architecture-batch stream, steps per epoch)`` of ``mode`` on ``splits`` already split by
+    ``search_data`` (callers split once, where they load the data). The official loaders keep the last, smaller
+    batch of a pass (``ours``: full batches); architecture batches are full."""
     train_s, valid_s = search_streams(splits, batch_size, seed, device, drop_last_train=mode == "ours")
-    return splits, train_s, valid_s, steps_per_epoch(mode, len(splits.search_train[1]),
-                                                     len(splits.search_valid[1]), batch_size)
+    return train_s, valid_s, steps_per_epoch(mode, len(splits.search_train[1]), len(splits.search_valid[1]),
+                                             batch_size)
 
 
 def describe(mode: str) -> str:

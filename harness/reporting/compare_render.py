@@ -9,6 +9,7 @@ import pandas as pd
 
 from harness.metrics import stats
 from harness.reporting.compare import Comparison, higher_is_better
+from harness.reporting.tables import _latex_escape
 from search_spaces.io import atomic_write_text
 
 
@@ -112,19 +113,12 @@ def latex(c: Comparison) -> str:
             cell = f"{_f(r.mean)} $\\pm$ {_f(r.std)}"
             cell = f"\\textbf{{{cell}}}" if r.competitor == best else cell
             cell += "$^\\dagger$" if r.competitor in sig else ""
-            out.append(f"{_tex(r.competitor)} & {r.n} & {cell} \\\\")
+            out.append(f"{_latex_escape(r.competitor)} & {r.n} & {cell} \\\\")
         out += ["\\bottomrule", "\\end{tabular}",
-                f"\\caption{{{_tex(setting)}: {_tex(_what(c))}."
-                + (f" $^\\dagger$: differs from {_tex(c.config.against)} after Holm." if c.config.against else "")
+                f"\\caption{{{_latex_escape(setting)}: {_latex_escape(_what(c))}."
+                + (f" $^\\dagger$: differs from {_latex_escape(c.config.against)} after Holm." if c.config.against else "")
                 + "}", f"\\label{{tab:compare-{k}}}", "\\end{table}"]
     return "\n".join(out) + "\n"
-
-
-def _tex(s: str) -> str:
-    for a, b in (("\\", "\\textbackslash{}"), ("_", "\\_"), ("%", "\\%"), ("&", "\\&"), ("#", "\\#"),
-                 ("$", "\\$"), ("{", "\\{"), ("}", "\\}")):
-        s = s.replace(a, b)
-    return s
 
 
 def write(c: Comparison, out: str | Path, log: bool | None = None) -> list[Path]:

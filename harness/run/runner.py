@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.data import load_dataset, search_streams, selection_stream, set_cutout
+from harness.data import load_dataset, selection_stream, set_cutout
 from harness.data.search_split import describe as describe_split
-from harness.data.search_split import search_data, steps_per_epoch
+from harness.data.search_split import search_data, search_setup
 from harness.optimizers import create_optimizer, get_optimizer_class, make_config
 from harness.optimizers.base import check_step_output, undeclared_state
 from harness.optimizers.parts.candidates import SelectionBatches
@@ -181,11 +181,7 @@ class SearchRun:
             # activations, so the batches need no per-step copy
             supernet = supernet.to(memory_format=torch.channels_last)
         compile_supernet(supernet, c.compile)
-        # the official loaders keep the last, smaller batch of a pass; ours ("ours") uses full batches
-        train_s, valid_s = search_streams(splits, c.batch_size, c.seed, self.device,
-                                          drop_last_train=c.search_split == "ours")
-        steps = steps_per_epoch(c.search_split, len(splits.search_train[1]), len(splits.search_valid[1]),
-                                c.batch_size)
+        train_s, valid_s, steps = search_setup(splits, c.search_split, c.batch_size, c.seed, self.device)
         if steps < 1:
             raise ConfigError(f"batch size {c.batch_size} exceeds the search split ({len(splits.search_train[1])} images)")
         values = c.optimizer_values()

@@ -45,18 +45,18 @@ def train_supernet(run: RunConfig, progress: Callable[[str], None] | None = None
     and files; studies use it to get the final shared weights directly.
     """
     from harness.data import load_dataset
-    from harness.data.search_split import search_setup
+    from harness.data.search_split import search_data, search_setup
     from harness.optimizers import create_optimizer
     from harness.run.build import resolve_device, supernet_config
     from search_spaces.errors import ConfigError
 
     device = resolve_device(run.device)
     space = get_space(run.space)
-    splits = load_dataset(run.dataset, run.data_dir, device, subset=run.subset)
+    splits = search_data(load_dataset(run.dataset, run.data_dir, device, subset=run.subset), run.search_split)
     net_cfg = supernet_config(run, space, splits)
     torch.manual_seed(run.seed)
     supernet = space.build_supernet(net_cfg).to(device)
-    splits, train_s, valid_s, steps = search_setup(splits, run.search_split, run.batch_size, run.seed, device)
+    train_s, valid_s, steps = search_setup(splits, run.search_split, run.batch_size, run.seed, device)
     if steps < 1:
         raise ConfigError(f"batch size {run.batch_size} exceeds the search split")
     opt = create_optimizer(run.optimizer, space, supernet, run.optimizer_values(), epochs=run.epochs,
