@@ -19,6 +19,9 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: runs the CLI and turns user errors into exit status 2."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args, plugins = split_plugins(hoist_global_options(_expand_variadic(argv)))
+    from harness.run.signals import Terminated, terminate_like_interrupt
+
+    terminate_like_interrupt()  # SIGTERM (SLURM, Kubernetes) releases locks as Ctrl-C does
     try:
         from search_spaces.registry import add_plugins
 
@@ -26,7 +29,13 @@ def main(argv: list[str] | None = None) -> None:
         # so worker processes (joblib, Ray) load the same
         add_plugins(plugins)
         cli.main(args=args, prog_name="harness", standalone_mode=False)
-    except click.exceptions.Abort:
+    except Terminated:
+        click.echo("terminated (SIGTERM): checkpoints kept, locks released", err=True)
+        sys.exit(143)
+    except click.exceptions.Abort as e:
+        if isinstance(e.__cause__, Terminated) or isinstance(e.__context__, Terminated):
+            click.echo("terminated (SIGTERM): checkpoints kept, locks released", err=True)
+            sys.exit(143)
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as e:

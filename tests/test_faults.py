@@ -296,3 +296,27 @@ def test_the_loser_of_a_lock_race_leaves_the_winners_folder(tmp_path, monkeypatc
     finally:
         winner.kill()
         winner.wait()
+
+
+def test_sigterm_releases_the_lock_and_the_run_resumes(reference, tmp_path):
+    """What SLURM and Kubernetes send: the run stops with one line (exit 143), keeps its last checkpoint, leaves
+    no lock, and a requeued job continues to the same trajectory."""
+    ref_root, _ = reference
+    d = tmp_path / CFG.run_id()
+    proc = subprocess.Popen(_cli(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while not (d / "checkpoint.pt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    if proc.poll() is not None:
+        pytest.skip("the run finished before its first checkpoint was seen (a very fast machine)")
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=120)[1]
+    if proc.returncode == 0:
+        pytest.skip("the run finished before SIGTERM arrived")
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "terminated (SIGTERM): checkpoints kept, locks released", err
+    assert "Traceback" not in err
+    assert not (d / "run.lock").exists() and not (d / "final.json").exists()
+    r = subprocess.run(_cli(tmp_path, "--resume"), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    pd.testing.assert_frame_equal(_traj(ref_root), _traj(tmp_path))

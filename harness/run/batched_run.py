@@ -86,7 +86,7 @@ class BatchedSearch:
                 r._check_dir(resume)
             with contextlib.ExitStack() as stack:
                 for r in todo:
-                    stack.enter_context(RunLock(r.dir))
+                    r.lock = stack.enter_context(RunLock(r.dir))
                 todo = [r for r in todo if not r.finished]  # another worker may have finished some
                 if todo:
                     BatchedSearch(todo).run_locked(splits)
@@ -161,6 +161,8 @@ def _step(bd: BatchedDarts, train, valid, space: str) -> dict[str, torch.Tensor]
 
 def _commit(runs: list[SearchRun], lives: list[LiveRun], epoch: int) -> None:
     """Every run's checkpoint of ``epoch`` written, then all swapped in (see ``_recover_commit``)."""
+    for r in runs:
+        r.refresh_lock()  # a group whose lock was taken over stops before writing
     for r, lv in zip(runs, lives):
         save_checkpoint(r.dir / NEXT, r.checkpoint_state(lv, epoch))
     for r in runs:

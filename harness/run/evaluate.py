@@ -137,8 +137,9 @@ def cutout(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tens
 
 
 def train_and_test(space: str, arch: str, protocol: EvalProtocol, work: Path,
-                   progress=None) -> dict[str, Any]:
-    """Train (resuming from ``work/checkpoint.pt``) and test; returns the result dict."""
+                   progress=None, lock=None) -> dict[str, Any]:
+    """Train (resuming from ``work/checkpoint.pt``) and test; returns the result dict (``lock``: refreshed
+    every epoch)."""
     from harness.data import AUGMENT, augment, load_dataset, normalize
     from harness.run.build import resolve_device
 
@@ -203,6 +204,8 @@ def train_and_test(space: str, arch: str, protocol: EvalProtocol, work: Path,
         row = {"epoch": epoch, "lr": lr, "drop_path_prob": net.drop_path_prob,
                "train_loss": float(loss_sum) / max(seen, 1), "train_acc": 100.0 * float(correct) / max(seen, 1)}
         history.append(row)
+        if lock is not None:
+            lock.refresh()  # taken over by another host's worker: stop before writing
         save_checkpoint(ckpt, {"key": key, "net": net.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
                                "torch_rng": torch.get_rng_state(),
                                "cuda_rng": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
@@ -222,14 +225,14 @@ def evaluate(source: str, protocol: EvalProtocol = EvalProtocol(), space: str | 
     sp, arch, target = resolve_source(source, space, out)
     work = target / f"retrain-seed{protocol.seed}"
     work.mkdir(parents=True, exist_ok=True)
-    with RunLock(work):
+    with RunLock(work) as lock:
         res_p = work / "result.json"
         if res_p.is_file():
             result = json.loads(res_p.read_text())
             if result.get("protocol") != json.loads(json.dumps(asdict(protocol))):
                 raise UserError(f"{work} was evaluated under another protocol; use another --seed or delete it")
         else:
-            result = train_and_test(sp, arch, protocol, work, progress)
+            result = train_and_test(sp, arch, protocol, work, progress, lock=lock)
             atomic_write_json(res_p, result)
             (work / "checkpoint.pt").unlink(missing_ok=True)
     with RunLock(target):  # several seeds may finish at once; final.json is read-modified-written

@@ -80,6 +80,8 @@ class SearchRun:
         self.gt = GroundTruth.create(config, self.space)
         #: Seeds this run is stepped with (``harness.run.batched_run``); None for a separate run.
         self.batched_with: list[int] | None = None
+        #: The run's lock while it runs (refreshed every epoch).
+        self.lock: RunLock | None = None
 
     # -- public ---------------------------------------------------------
     @property
@@ -108,7 +110,7 @@ class SearchRun:
         new_dirs = [d for d in (self.dir, *self.dir.parents) if not d.exists()]
         try:
             self._check_dir(resume)
-            with RunLock(self.dir):
+            with RunLock(self.dir) as self.lock:
                 if self.finished:  # another worker finished it while we waited
                     return self._final_json()
                 return self._run_locked(splits)
@@ -159,6 +161,7 @@ class SearchRun:
                 if self.bar is not None:
                     self.bar.step()
             row = self.end_epoch(live, epoch, sums, time.perf_counter() - t0)
+            self.refresh_lock()  # a worker whose lock was taken over stops before writing
             save_checkpoint(self.dir / "checkpoint.pt", self.checkpoint_state(live, epoch))
             if self.bar is not None:
                 self.bar.epoch(epoch + 1)
@@ -169,6 +172,11 @@ class SearchRun:
                 break
             epoch += 1
         return self.finish(live, status, reason)
+
+    def refresh_lock(self) -> None:
+        """Refresh this run's lock (raises ``RunLockedError`` if another worker took it over)."""
+        if self.lock is not None:
+            self.lock.refresh()
 
     def prepare(self, splits) -> LiveRun:
         """Build supernet, streams and optimizer; restore the checkpoint or write ``config.json``."""
