@@ -25,6 +25,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -63,6 +64,9 @@ def import_plugins() -> None:
     """Import every module of ``HARNESS_PLUGINS`` not imported yet in this process."""
     for spec in plugin_modules():
         if spec not in _imported:
+            # marked before the import: a plug-in that looks a built-in up at import time (to subclass it)
+            # fills the registries, which import the plug-ins again; the mark ends that recursion
+            _imported[spec] = None
             _imported[spec] = _import(spec)
 
 
@@ -72,7 +76,12 @@ def _import(spec: str) -> Any:
             path = Path(spec).expanduser().resolve()
             if not path.is_file():
                 raise PluginError(f"plug-in file {spec} does not exist")
-            name = path.stem
+            # never the bare stem: a plug-in file named json.py or copy.py would replace that module for the
+            # whole process; workers import plug-ins the same way, so classes pickle under this name there too
+            name = f"harness_plugin_{path.stem}"
+            if name in sys.modules and getattr(sys.modules[name], "__file__", None) != str(path):
+                raise PluginError(f"plug-in file {spec}: another plug-in file named {path.name} is loaded already "
+                                  "(rename one of them)")
             loader = importlib.util.spec_from_file_location(name, path)
             module = importlib.util.module_from_spec(loader)
             sys.modules[name] = module  # its classes pickle by this name in worker processes
@@ -80,10 +89,26 @@ def _import(spec: str) -> Any:
             return module
         return importlib.import_module(spec)
     except UserError:
+        _imported.pop(spec, None)
         raise
+    except SystemExit as e:  # sys.exit() in a plug-in would end the command silently, even with status 0
+        _imported.pop(spec, None)
+        raise PluginError(f"plug-in {spec!r} called sys.exit({e.code!r}) while importing") from None
     except Exception as e:  # noqa: BLE001 - any failure of a user's module is reported in one line
         _imported.pop(spec, None)
-        raise PluginError(f"plug-in {spec!r} failed to import: {type(e).__name__}: {e}") from None
+        raise PluginError(f"plug-in {spec!r} failed to import: {type(e).__name__}: {str(e)[:300]}") from None
+
+
+#: What a registered name may be: it becomes part of run ids and folder names, so no path separators, no
+#: "..", no spaces or control characters.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
+
+
+def check_name(kind: str, name: Any, source: str = "?") -> None:
+    """Refuse a name that cannot stand in a folder name (``../x``, ``a/b``, empty, too long)."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or ".." in name:
+        raise UserError(f"{kind} name {str(name)[:80]!r} from {source} is not allowed: names are letters, digits "
+                        "and _ . + - (at most 64, no '..'), since they become folder names")
 
 
 def _source(obj: Any) -> str:
@@ -115,6 +140,7 @@ class Registry(Generic[T]):
 
         def add(o: T) -> T:
             src = source or _source(o)
+            check_name(self.kind, name, src)
             if name in self._items:
                 raise RegistryClash(f"{self.kind} {name!r} from {src} clashes with the one from "
                                     f"{self._sources[name]}; rename one of them")

@@ -205,3 +205,46 @@ def test_state_without_extra_state_warns(tmp_path):
         warnings.simplefilter("always")
         SearchRun(RunConfig(optimizer="contract-state", epochs=1, subset=64, batch_size=16), tmp_path).run()
     assert any("alpha" in str(x.message) and "extra_state" in str(x.message) for x in w)
+
+
+_SUBCLASS_AT_IMPORT = '''
+from harness.optimizers import get_optimizer_class, register_optimizer
+
+Base = get_optimizer_class("darts")  # looked up at import: fills the registry, which imports plug-ins again
+
+
+@register_optimizer("looked-up-darts")
+class LookedUp(Base):
+    pass
+'''
+
+
+def test_plugin_that_looks_up_a_builtin_at_import(tmp_path):
+    """Issue 34 item 7: the natural way to subclass a built-in must not recurse until RecursionError."""
+    (tmp_path / "sub_plugin.py").write_text(_SUBCLASS_AT_IMPORT)
+    r = harness(["--plugin", str(tmp_path / "sub_plugin.py"), "protocol", "s5", "looked-up-darts"], tmp_path)
+    assert r.returncode == 0 and "RecursionError" not in r.stderr, r.stderr[-1500:]
+
+
+def test_plugin_file_named_like_a_stdlib_module_replaces_nothing(tmp_path):
+    (tmp_path / "json.py").write_text(PLUGIN)
+    code = ("import sys, json; from search_spaces.registry import add_plugins; add_plugins([sys.argv[1]]); "
+            "import json as j2; from harness.optimizers import get_optimizer_class; "
+            "get_optimizer_class('temp-darts'); print(j2.dumps({'ok': 1}), sys.modules['json'] is json)")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "json.py")], capture_output=True, text=True,
+                       cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert r.stdout.split() == ['{"ok":', "1}", "True"]
+
+
+@pytest.mark.parametrize("body,needle", [("import sys\nsys.exit(0)\n", "sys.exit(0)"),
+                                         ("from harness.optimizers import register_optimizer\n"
+                                          "from harness.optimizers.darts import Darts\n"
+                                          "register_optimizer('../escape')(type('E', (Darts,), {}))\n", "not allowed")])
+def test_plugin_exit_and_path_names_are_one_line(tmp_path, body, needle):
+    (tmp_path / "bad_plugin.py").write_text(body)
+    r = harness(["--plugin", str(tmp_path / "bad_plugin.py"), "run", "--optimizer", "darts", *TINY, "--out", "o"],
+                tmp_path)
+    assert r.returncode == 2, (r.returncode, r.stderr[-800:])
+    assert len(r.stderr.strip().splitlines()) == 1 and needle in r.stderr, r.stderr
+    assert not (tmp_path / "o").exists() and not (tmp_path / "escape").exists()

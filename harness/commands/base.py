@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 import sys
 from typing import Any
 
 import click
 
+from search_spaces.errors import UserError
 from search_spaces.io import finite
 
 #: Options that take several values. One list syntax for all of them: space-separated
@@ -58,7 +61,7 @@ def _expand_variadic(argv: list[str]) -> list[str]:
 
 
 #: Output settings of this invocation (the group's -q / -v / --log-file).
-OUTPUT: dict[str, Any] = {"quiet": False, "verbose": False, "log_file": None}
+OUTPUT: dict[str, Any] = {"quiet": False, "verbose": False, "log_file": None, "log_handle": None}
 
 
 def _progress_printer():
@@ -79,10 +82,40 @@ def _progress_printer():
                 click.echo(line, err=True)
                 sys.stderr.flush()  # one line per epoch reaches nohup / SLURM logs / `| tee` at once
         if log:
-            with open(log, "a") as f:
-                f.write(line + "\n")
+            log_line(line)
 
     return emit
+
+
+def open_log(path: str) -> None:
+    """Open ``--log-file`` once, before any work: a wrong path is one line (exit 2) now, not after the first
+    epoch; a FIFO or device is refused (it would block or never end)."""
+    try:
+        if os.path.exists(path) and not os.path.isfile(path):
+            raise UserError(f"--log-file {path} is not a regular file")
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o644)
+    except OSError as e:
+        raise UserError(f"--log-file {path}: {os.strerror(e.errno) if e.errno else e}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UserError(f"--log-file {path} is not a regular file")
+    os.set_blocking(fd, True)
+    OUTPUT["log_handle"] = os.fdopen(fd, "a", buffering=1, encoding="utf-8")
+
+
+def log_line(line: str) -> None:
+    """Append ``line`` to the open log file; a write error (disk full, file system gone) warns once and the
+    work goes on without the log."""
+    f = OUTPUT.get("log_handle")
+    if f is None:
+        return
+    try:
+        f.write(line + "\n")
+        f.flush()
+    except OSError as e:
+        OUTPUT["log_handle"] = None
+        click.echo(f"warning: --log-file {OUTPUT['log_file']}: {os.strerror(e.errno) if e.errno else e}; "
+                   "no more lines are written to it (the work goes on)", err=True)
 
 
 def _progress_bar():
@@ -144,7 +177,9 @@ def split_plugins(argv: list[str]) -> tuple[list[str], list[str]]:
                    "may stand anywhere and repeat; also HARNESS_PLUGINS=mod1,mod2.")
 def cli(quiet: bool, verbose: bool, log_file: str | None, plugin: str | None) -> None:
     """Evaluation harness for weight-sharing NAS, with tabular ground truth."""
-    OUTPUT.update(quiet=quiet, verbose=verbose, log_file=log_file)
+    OUTPUT.update(quiet=quiet, verbose=verbose, log_file=log_file, log_handle=None)
+    if log_file:
+        open_log(log_file)
 
 
 class FiniteFloat(click.ParamType):

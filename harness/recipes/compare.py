@@ -25,6 +25,7 @@ A std below half a unit of the printed decimal is 0 (ours and published).
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from harness.metrics import stats
 from harness.recipes.recipe import Published, Row
 from harness.references import PUBLISHED
 from harness.references.seeds import COLUMNS, STATISTICS
+from search_spaces.safe_read import read_text
 from search_spaces.errors import UserError
 
 REQUIRED = ("method", "benchmark", "dataset", "split", "metric", "value", "std", "source", "table", "protocol")
@@ -106,9 +108,10 @@ def load_published(extra: Sequence[str | Path] = ()) -> pd.DataFrame:
     frames = []
     for path in (PUBLISHED, *extra):
         try:
-            df = pd.read_csv(path, dtype=str, keep_default_na=False)
-        except (OSError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
-            raise UserError(f"published rows {path}: {e}") from None
+            text = read_text(path, "published rows")
+            df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
+            raise UserError(f"published rows {path}: {str(e).strip()[:200]}") from None
         missing = [c for c in REQUIRED if c not in df.columns]
         if missing:
             raise UserError(f"published rows {path}: missing columns {missing} (need {', '.join(REQUIRED)})")
@@ -118,7 +121,7 @@ def load_published(extra: Sequence[str | Path] = ()) -> pd.DataFrame:
             df["statistic"] = np.where(df["std"].str.strip() == "", "exact", "mean")
         for i, r in df.iterrows():  # checked here, before any part runs
             try:
-                ok = math.isfinite(float(r["value"])) and (not r["std"].strip() or float(r["std"]) >= 0) \
+                ok = math.isfinite(float(r["value"])) and (not r["std"].strip() or 0 <= float(r["std"]) < math.inf) \
                     and (not r["n"].strip() or int(r["n"]) >= 1) and r["statistic"] in STATISTICS
             except ValueError:
                 ok = False

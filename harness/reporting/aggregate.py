@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from collections.abc import Iterable
@@ -12,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.run.files import read_final, read_run_config
+from search_spaces import safe_read
 from search_spaces.errors import UserError
 
 
@@ -23,30 +26,31 @@ class Runs:
     trajectories: pd.DataFrame
 
 
+# the runner's numeric columns (``SearchRun._row``); optimizers' own columns are taken as they parse
+NUMERIC_TRAJECTORY = {"wall_seconds", "train_loss", "train_acc", "valid_loss", "valid_acc", "gt_valid_acc",
+                      "gt_test_acc", "test_regret", "dominant_eigenvalue"}
+
+
 def read_json(path: Path) -> Any:
-    """A run file's JSON; ``UserError`` naming the file when it is damaged."""
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{path} is damaged (not valid JSON: {getattr(e, 'msg', e)}); move the run away or "
-                        "restore the file") from None
+    """A run file's JSON mapping; ``UserError`` naming the file when it is damaged (or not a regular file)."""
+    return safe_read.read_json(path, "run file")
 
 
 def read_config(d: Path) -> dict[str, Any]:
-    """``d/config.json``, checked to be a run config."""
-    cfg = read_json(d / "config.json")
-    if not isinstance(cfg, dict) or not isinstance(cfg.get("run"), dict):
-        raise UserError(f"{d / 'config.json'} is not a run config (no 'run' mapping)")
-    return cfg
+    """``d/config.json``, checked to be a run config (``harness.run.files.read_run_config``)."""
+    return read_run_config(d)
 
 
 def read_trajectory(path: Path) -> pd.DataFrame:
     """``trajectory.csv`` (empty frame when absent or empty); ``UserError`` naming the row when damaged."""
-    if not path.is_file() or not path.stat().st_size:
+    if not path.exists():
+        return pd.DataFrame()
+    text = safe_read.read_text(path, "trajectory")
+    if not text.strip():
         return pd.DataFrame()
     try:
-        t = pd.read_csv(path)
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
+        t = pd.read_csv(io.StringIO(text))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"{path} is damaged ({first})") from None
     if "epoch" not in t.columns:
@@ -54,7 +58,27 @@ def read_trajectory(path: Path) -> pd.DataFrame:
     bad = t.index[pd.to_numeric(t["epoch"], errors="coerce").isna()]
     if len(bad):
         raise UserError(f"{path}: row {int(bad[0]) + 2} is incomplete or not a number in 'epoch' (a truncated file?)")
+    t["epoch"] = pd.to_numeric(t["epoch"])
+    for c in NUMERIC_TRAJECTORY & set(t.columns):
+        num = pd.to_numeric(t[c], errors="coerce")
+        bad = t.index[num.isna() & t[c].notna()]
+        if len(bad):
+            raise UserError(f"{path}: row {int(bad[0]) + 2} holds a non-number in {c!r} (a damaged file)")
+        t[c] = num
+    if len(t) and list(t["epoch"]) != list(range(len(t))):
+        raise UserError(f"{path}: epochs are not 0, 1, ... in order (a damaged or hand-edited file)")
     return t
+
+
+def read_run(d: Path) -> tuple[dict[str, Any], dict[str, Any], pd.DataFrame]:
+    """``(config, final or {}, trajectory)`` of run folder ``d``, each validated; ``final.json`` must agree with
+    the trajectory (a run is never counted finished on fewer epochs than it has)."""
+    cfg = read_run_config(d)
+    t = read_trajectory(d / "trajectory.csv")
+    epochs = cfg["run"].get("epochs")
+    final = (read_final(d, len(t), epochs if type(epochs) is int else None)
+             if (d / "final.json").exists() else {})
+    return cfg, final, t
 
 
 def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
@@ -72,18 +96,16 @@ def load_runs(paths: Iterable[str | Path]) -> Runs:
     """Load every run under ``paths`` (config flattened into columns)."""
     finals, trajs, configs = [], [], []
     for d in find_run_dirs(paths):
-        cfg = read_config(d)
+        cfg, final, t = read_run(d)
         flat = {f"config.{k}": (json.dumps(v, sort_keys=True) if isinstance(v, dict) else v)
                 for k, v in cfg["run"].items()}
         gt = (cfg.get("resolved") or {}).get("ground_truth") or {}
-        base = {"run_id": cfg["run_id"], "run_dir": str(d), "optimizer": cfg["run"]["optimizer"],
+        base = {"run_id": cfg.get("run_id") or d.name, "run_dir": str(d), "optimizer": cfg["run"]["optimizer"],
                 "seed": cfg["run"]["seed"], "gt_benchmark": gt.get("benchmark"), "gt_dataset": gt.get("dataset"),
                 "gt_epochs": gt.get("epochs"), **flat}
-        configs.append({"run_id": cfg["run_id"], "optimizer": cfg["run"]["optimizer"], **flatten_config(cfg["run"])})
-        final_p = d / "final.json"
-        final = read_json(final_p) if final_p.is_file() else {"status": "unfinished"}
+        configs.append({"run_id": base["run_id"], "optimizer": cfg["run"]["optimizer"], **flatten_config(cfg["run"])})
+        final = final or {"status": "unfinished"}
         finals.append({**base, **{k: v for k, v in final.items() if not isinstance(v, dict)}})
-        t = read_trajectory(d / "trajectory.csv")
         if len(t):
             for k, v in base.items():
                 t[k] = v
@@ -158,27 +180,24 @@ def load_frame(paths: Iterable[str | Path], dropped: list[tuple[str, str]] | Non
     Run columns (``RUN_COLUMNS``) and the run config flattened into ``config.*``
     columns repeat on every row, so any grouping is a plain ``groupby``. Runs
     without a trajectory keep one row with a null quantity, so they are counted.
-    A run whose ``trajectory.csv`` is damaged is left out and, when ``dropped`` is
+    A run whose files are damaged (``read_run``) is left out and, when ``dropped`` is
     given, listed there as ``(run folder, reason)``; without it the damage is an error.
     """
     parts = []
     for d in find_run_dirs(paths):
-        cfg = read_config(d)
-        run = cfg["run"]
-        final_p = d / "final.json"
-        final = read_json(final_p) if final_p.is_file() else {}
-        status = final.get("status") or ("failed" if (d / "failed.json").is_file() else "unfinished")
-        base = {"run_id": cfg.get("run_id", d.name), "run_dir": str(d), "optimizer": run.get("optimizer"),
-                "seed": run.get("seed"), "benchmark": run.get("benchmark"),
-                "dataset": run.get("benchmark_dataset") or run.get("dataset"), "status": status,
-                "reason": final.get("reason"), **flatten_config(run)}
         try:
-            t = read_trajectory(d / "trajectory.csv")
+            cfg, final, t = read_run(d)
         except UserError as e:
             if dropped is None:
                 raise
             dropped.append((str(d), str(e)))
             continue
+        run = cfg["run"]
+        status = final.get("status") or ("failed" if (d / "failed.json").is_file() else "unfinished")
+        base = {"run_id": cfg.get("run_id") or d.name, "run_dir": str(d), "optimizer": run.get("optimizer"),
+                "seed": run.get("seed"), "benchmark": run.get("benchmark"),
+                "dataset": run.get("benchmark_dataset") or run.get("dataset"), "status": status,
+                "reason": final.get("reason"), **flatten_config(run)}
         if len(t):
             ids = [c for c in ("epoch", "wall_seconds", "arch") if c in t]
             vals = [c for c in t.columns if c not in ids and pd.api.types.is_numeric_dtype(t[c])]

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from harness.metrics import rank_tests, stats
-from harness.reporting.aggregate import find_run_dirs, read_config, read_json, read_trajectory
+from harness.reporting.aggregate import find_run_dirs, read_run
 from search_spaces.errors import ConfigError, UserError
 
 ALIASES = {"test_acc": "gt_test_acc", "valid_acc": "gt_valid_acc", "regret": "test_regret"}
@@ -102,11 +102,9 @@ def load_runs(paths: Iterable[str | Path], cfg: CompareConfig) -> tuple[pd.DataF
     trajectory and the cumulative search seconds per epoch."""
     rows, notes = [], []
     for d in find_run_dirs(paths):
-        c = read_config(d)
+        c, final, t = read_run(d)
         run, resolved = c["run"], c.get("resolved") or {}
-        final = read_json(d / "final.json") if (d / "final.json").is_file() else {}
-        status = final.get("status", "unfinished") if isinstance(final, dict) else "damaged"
-        t = read_trajectory(d / "trajectory.csv") if (d / "trajectory.csv").is_file() else pd.DataFrame()
+        status = final.get("status", "unfinished")
         overrides = ((resolved.get("protocol") or {}).get("overrides") or {})
         traj = t[cfg.metric].astype(float).tolist() if cfg.metric in t else []
         secs = t["wall_seconds"].astype(float).tolist() if "wall_seconds" in t else []
@@ -178,6 +176,9 @@ def compare(paths: Iterable[str | Path], cfg: CompareConfig = CompareConfig()) -
     paths = list(paths)
     runs, notes = load_runs(paths, cfg)
     ok = runs[(runs["status"] == "finished") & runs["value"].notna()]
+    if not len(ok):
+        raise UserError(f"no finished run with a {cfg.metric!r} value under {', '.join(map(str, paths))} "
+                        f"({', '.join(f'{v} {k}' for k, v in runs['status'].value_counts().items())})")
     summary, pairs = [], []
     for setting, sg in ok.groupby("setting", sort=True):
         comps = {c: g for c, g in sg.groupby("competitor", sort=True)}

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,8 +21,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.reporting.aggregate import find_run_dirs, load_frame, load_runs, save_parquet
-from harness.reporting.tables import TableConfig, cell_stats, reference_rows, render_table
+from harness.reporting.aggregate import (
+    find_run_dirs,
+    load_frame,
+    load_runs,
+    save_parquet,
+)
+from harness.reporting.files import read_analysis_csv, read_reproduction
+from harness.reporting.tables import (
+    TableConfig,
+    cell_stats,
+    reference_rows,
+    render_table,
+)
+from harness.run.files import read_failed
 from search_spaces.errors import ConfigError, UserError
 from search_spaces.io import atomic_write_text
 
@@ -99,13 +110,13 @@ def _analysis_outputs(paths: Iterable[str | Path]) -> dict[str, list[Path]]:
         if not root.is_dir():
             continue
         for p in sorted(root.rglob("archs.csv")):
-            cols = set(pd.read_csv(p, nrows=0).columns)
+            cols = set(read_analysis_csv(p).columns)
             if {"oneshot_acc", "gt_test_acc"} <= cols:
                 found["scatter"].append(p)
             if {"seen", "test_acc"} <= cols:
                 found["hist"].append(p)
         found["ensemble"] += sorted(p for p in root.rglob("ensemble.csv")
-                                    if {"members", "gain"} <= set(pd.read_csv(p, nrows=0).columns))
+                                    if {"members", "gain"} <= set(read_analysis_csv(p).columns))
     return found
 
 
@@ -130,14 +141,14 @@ def _figures(paths: list[str | Path], fig_dir: Path, cfg: ReportConfig) -> list[
                         "BaLeNAS's q: mean sigma (band: spread over logits) and the spread of mu vs epoch."))
     found = _analysis_outputs(paths)
     for i, p in enumerate(found["scatter"]):
-        a = pd.read_csv(p)
+        a = read_analysis_csv(p, ("oneshot_acc", "gt_test_acc"))
         out.append(_img(plots.plot_scatter(a["oneshot_acc"], a["gt_test_acc"], fig_dir / f"scatter_{i}.png",
                                            title=p.parent.name), f"One-shot vs ground-truth accuracy: {p.parent}"))
     for i, p in enumerate(found["hist"]):
-        out.append(_img(plots.plot_histograms(pd.read_csv(p), fig_dir / f"hist_{i}.png", title=p.parent.name),
+        out.append(_img(plots.plot_histograms(read_analysis_csv(p, ("test_acc",)), fig_dir / f"hist_{i}.png", title=p.parent.name),
                         f"Test accuracy of seen vs unseen architectures: {p.parent}"))
     if found["ensemble"]:
-        curves = {p.parent.name: pd.read_csv(p) for p in found["ensemble"]}
+        curves = {p.parent.name: read_analysis_csv(p, ("members", "gain")) for p in found["ensemble"]}
         out.append(_img(plots.plot_ensemble(curves, fig_dir / "ensemble.png"),
                         "Ensemble accuracy gain over the mean member vs members averaged."))
     return out
@@ -150,17 +161,9 @@ def _reproductions(paths: Iterable[str | Path]) -> list[tuple[Path, dict]]:
         cands = [root / "reproduction.json"] if root.is_dir() else []
         cands += sorted(root.rglob("*/reproduction.json")) if root.is_dir() else []
         for p in cands:
-            if p.is_file():
-                try:
-                    rep = json.loads(p.read_text())
-                except (json.JSONDecodeError, UnicodeDecodeError):
-                    raise UserError(f"{p} is not valid JSON") from None
-                keys = ("recipe", "title", "source", "scale", "table")
-                if not isinstance(rep, dict) or any(k not in rep for k in keys) or not isinstance(
-                        rep["table"], dict) or not {"header", "rows"} <= set(rep["table"]):
-                    raise UserError(f"{p} is not a reproduction record (needs {', '.join(keys)}; table with "
-                                    "header and rows)")
-                found.append((p.parent, rep))
+            if p.exists():
+                found.append((p.parent, read_reproduction(p)))
+                continue
     return found
 
 
@@ -229,8 +232,7 @@ def _failures(paths: Iterable[str | Path]) -> list[dict]:
         cands = [root / "failed.json"] if (root / "failed.json").is_file() else sorted(root.rglob("failed.json")) if root.is_dir() else []
         for p in cands:
             if not (p.parent / "final.json").is_file():  # a later success supersedes the failure
-                f = json.loads(p.read_text())
-                out.append({"run_id": f.get("run_id", p.parent.name), "error": f.get("error", "?")})
+                out.append(read_failed(p))
     return out
 
 

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.run.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from harness.run.files import check_eval_state, read_final, read_result, read_run_config
 from harness.run.lock import RunLock
 from harness.run.tabulate import evaluate_network
 from search_spaces import get_space
@@ -89,8 +90,8 @@ def resolve_source(source: str, space: str | None, out: str | Path | None) -> tu
     if not source.lstrip().startswith(("Genotype(", "|")) and p.is_dir():
         if not (p / "final.json").is_file():
             raise UserError(f"{p} is not a finished search run (no final.json)")
-        final = json.loads((p / "final.json").read_text())
-        run = json.loads((p / "config.json").read_text()).get("run", {}) if (p / "config.json").is_file() else {}
+        final = read_final(p)
+        run = read_run_config(p)["run"] if (p / "config.json").exists() else {}
         sp = space or run.get("space")
         if not final.get("arch") or not sp:
             raise UserError(f"{p}: final.json has no architecture (or config.json no space) to evaluate")
@@ -158,15 +159,22 @@ def train_and_test(space: str, arch: str, protocol: EvalProtocol, work: Path,
             st = load_checkpoint(ckpt)
         except CheckpointError as e:
             raise UserError(f"{e}; delete {ckpt} to restart the evaluation") from None
-        if st["key"] != key:
-            raise UserError(f"{work} holds an evaluation with other settings; delete it or change --seed")
-        net.load_state_dict(st["net"])
-        opt.load_state_dict(st["opt"])
-        gen.set_state(st["gen"])
-        torch.set_rng_state(st["torch_rng"])
-        if dev.type == "cuda" and st.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(st["cuda_rng"], dev)
-        start, history, elapsed = st["epoch"] + 1, st["history"], st["elapsed"]
+        try:
+            if st["key"] != key:
+                raise UserError(f"{work} holds an evaluation with other settings; delete it or change --seed")
+            last, history, elapsed = check_eval_state(st, p.epochs)
+            net.load_state_dict(st["net"])
+            opt.load_state_dict(st["opt"])
+            gen.set_state(st["gen"])
+            torch.set_rng_state(st["torch_rng"])
+            if dev.type == "cuda" and st.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(st["cuda_rng"], dev)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as e:
+            if isinstance(e, UserError):
+                raise
+            raise UserError(f"checkpoint {ckpt} does not hold this evaluation's state ({type(e).__name__}: "
+                            f"{str(e)[:100]}); delete it to restart the evaluation") from None
+        start = last + 1
     x, y = splits.train
     spec = AUGMENT.get(p.dataset) if p.augment else None
     for epoch in range(start, p.epochs):
@@ -227,8 +235,8 @@ def evaluate(source: str, protocol: EvalProtocol = EvalProtocol(), space: str | 
     work.mkdir(parents=True, exist_ok=True)
     with RunLock(work) as lock:
         res_p = work / "result.json"
-        if res_p.is_file():
-            result = json.loads(res_p.read_text())
+        if res_p.exists():
+            result = read_result(res_p)
             if result.get("protocol") != json.loads(json.dumps(asdict(protocol))):
                 raise UserError(f"{work} was evaluated under another protocol; use another --seed or delete it")
         else:
@@ -237,7 +245,7 @@ def evaluate(source: str, protocol: EvalProtocol = EvalProtocol(), space: str | 
             (work / "checkpoint.pt").unlink(missing_ok=True)
     with RunLock(target):  # several seeds may finish at once; final.json is read-modified-written
         fp = target / "final.json"
-        final = json.loads(fp.read_text()) if fp.is_file() else {"arch": arch, "space": sp}
+        final = read_final(target) if fp.exists() else {"arch": arch, "space": sp}
         runs = dict(final.get("retrained") or {})
         runs[f"seed{protocol.seed}"] = {k: result[k] for k in ("test_acc", "test_error", "test_loss", "epochs",
                                                                 "train_seconds", "params", "protocol")}

@@ -41,6 +41,7 @@ from harness.run.checkpoint import CheckpointError, load_checkpoint, save_checkp
 from harness.run.config import RunConfig
 from harness.run.epoch import LiveRun, compile_supernet, divergence, fixed_batches, progress_line, step_precision
 from harness.run.ground_truth import GroundTruth
+from harness.run.files import check_search_state, read_final
 from harness.run.lock import RunLock, RunLockedError
 from harness.run.orphans import ParentDied
 from search_spaces import get_space
@@ -89,12 +90,7 @@ class SearchRun:
         return (self.dir / "final.json").is_file()
 
     def _final_json(self) -> dict[str, Any]:
-        p = self.dir / "final.json"
-        try:
-            return json.loads(p.read_text())
-        except json.JSONDecodeError:
-            raise UserError(f"{p} is corrupted (not valid JSON); it was not written by this tool's atomic "
-                            "writer, so check the file system; delete the run folder to redo the run") from None
+        return read_final(self.dir)
 
     def run(self, resume: bool = False) -> dict[str, Any]:
         """Execute (or resume) the run; returns the contents of ``final.json``."""
@@ -210,8 +206,8 @@ class SearchRun:
                 if "select_stream" in state:
                     select_s.load_state_dict(state["select_stream"])
                 torch.set_rng_state(state["torch_rng"])
-                live.rows, live.start, live.elapsed = state["rows"], state["epoch"] + 1, state["elapsed"]
-                live.arch_rows = list(state.get("arch_weights", []))
+                live.rows, last, live.elapsed, live.arch_rows = check_search_state(state, c.epochs + opt.extra_epochs)
+                live.start = last + 1
             except CheckpointError as e:
                 raise UserError(f"{e}; delete {ckpt} to restart the run from scratch") from None
             except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as e:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import socket
 import time
@@ -39,8 +40,13 @@ import yaml
 from harness.run.config import RunConfig
 from search_spaces.errors import ConfigError, UserError
 from search_spaces.io import atomic_write_json
+from search_spaces.safe_read import read_text
 
 PLAN_KEYS = {"optimizers", "spaces", "datasets", "seeds", "budget"}
+# ours: far beyond any plan a lab runs (the largest shipped plan has 90 runs), far below what exhausts memory
+MAX_PLAN_RUNS = 20_000
+MAX_PLAN_NODES = 100_000
+MAX_PLAN_BYTES = 1 << 20
 _RUN_FIELDS = {f.name for f in fields(RunConfig)}
 # Fields with their own plan key; the per-run device is chosen by the executor.
 _RESERVED = {"optimizer", "optimizer_config", "space", "dataset", "seed"}
@@ -92,10 +98,11 @@ class Plan:
                                   f"{sorted(_RUN_FIELDS - _RESERVED)})")
 
     @classmethod
-    def from_dict(cls, raw: Any) -> Plan:
+    def from_dict(cls, raw: Any, what: str = "plan") -> Plan:
         """Validate a parsed YAML document."""
         if not isinstance(raw, dict):
-            raise ConfigError("plan: expected a mapping at the top level")
+            raise ConfigError(f"{what}: expected a mapping at the top level")
+        _check_expanded_size(raw, what)
         raw = dict(raw)
         if "budget" in raw:
             if "epochs" in raw:
@@ -114,14 +121,26 @@ class Plan:
     @classmethod
     def load(cls, path: str | Path) -> Plan:
         """Read and validate a YAML plan file."""
+        text = read_text(path, "plan", limit=MAX_PLAN_BYTES)
         try:
-            raw = yaml.safe_load(Path(path).read_text())
+            raw = yaml.safe_load(text)
         except yaml.YAMLError as e:
-            raise ConfigError(f"plan {path}: not valid YAML ({e})") from None
-        return cls.from_dict(raw)
+            raise ConfigError(f"plan {path}: not valid YAML ({str(e)[:200]})") from None
+        except (RecursionError, MemoryError):
+            raise ConfigError(f"plan {path}: nested too deeply to read") from None
+        return cls.from_dict(raw, f"plan {path}")
+
+    def count(self) -> int:
+        """How many runs ``expand`` builds at most (before removing duplicates), computed without building them."""
+        per_opt = sum(math.prod(len(v) for v in o.grid.values()) for o in self.optimizers)
+        return (per_opt * len(self.spaces) * len(self.datasets) * math.prod(len(v) for v in self.axes.values())
+                * len(self.seeds))
 
     def expand(self) -> list[RunConfig]:
         """Every run of the plan, in a stable order, without duplicates (same run id and seed)."""
+        if self.count() > MAX_PLAN_RUNS:
+            raise ConfigError(f"plan: {self.count():,} runs is more than the {MAX_PLAN_RUNS:,} one plan may hold; "
+                              "split it into several plans")
         keys = sorted(self.axes)
         out: dict[str, RunConfig] = {}
         for opt in self.optimizers:
@@ -134,6 +153,30 @@ class Plan:
                                                        "seed": seed})
                             out.setdefault(cfg.run_id(), cfg)
         return list(out.values())
+
+
+def _check_expanded_size(raw: Any, what: str) -> None:
+    """Refuse a document whose YAML aliases expand to more than ``MAX_PLAN_NODES`` values (an alias bomb
+    is small on disk and unbounded once copied into runs); shared nodes are counted once per use."""
+    sizes: dict[int, int] = {}
+
+    def size(o: Any, depth: int) -> int:
+        if depth > 50:
+            raise ConfigError(f"{what}: nested deeper than 50 levels")
+        if not isinstance(o, (dict, list)):
+            return 1
+        if id(o) in sizes:
+            return sizes[id(o)]
+        children = list(o.keys()) + list(o.values()) if isinstance(o, dict) else o
+        n = 1
+        for c in children:
+            n += size(c, depth + 1)
+            if n > MAX_PLAN_NODES:
+                raise ConfigError(f"{what}: expands to more than {MAX_PLAN_NODES:,} values (YAML aliases?)")
+        sizes[id(o)] = n
+        return n
+
+    size(raw, 0)
 
 
 def _as_list(v: Any, key: str) -> list[Any]:

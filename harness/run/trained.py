@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,16 +99,31 @@ def load_trained(path: str | Path, device: torch.device | str = "cpu") -> Traine
     if not p.is_file():
         raise UserError(f"{path} does not exist")
     cfg_p = p.parent / "config.json"
-    if not cfg_p.is_file():
+    if not cfg_p.exists():
         raise UserError(f"{cfg_p} not found: a supernet file must sit in its run directory")
-    cfg = json.loads(cfg_p.read_text())
-    run = RunConfig.from_dict(cfg["run"])
-    space = get_space(run.space)
-    supernet = space.build_supernet(SupernetConfig(**cfg["resolved"]["supernet"])).to(device)
+    from harness.run.files import read_run_config
+
+    cfg = read_run_config(p.parent)
     try:
         state = load_checkpoint(p)
     except CheckpointError as e:
         raise UserError(str(e)) from None
+    try:
+        return _rebuild(cfg, state, p, device)
+    except UserError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as e:
+        # a valid checksum around another run's (or a forged) payload, or a config.json that does not build
+        raise UserError(f"{p} does not hold the supernet its config.json describes ({type(e).__name__}: "
+                        f"{str(e)[:100]})") from None
+
+
+def _rebuild(cfg: dict, state: dict, p: Path, device) -> Trained:
+    run = RunConfig.from_dict(cfg["run"])
+    space = get_space(run.space)
+    supernet = space.build_supernet(SupernetConfig(**cfg["resolved"]["supernet"])).to(device)
+    if not isinstance(state, dict):
+        raise TypeError("the file does not hold a mapping")
     if "state_dict" in state:  # supernet.pt
         supernet.load_state_dict(state["state_dict"])
         pool = state.get("pool")
