@@ -129,6 +129,8 @@ class TabularBenchmark:
 
     # -- internals ----------------------------------------------------
     def _column(self, dataset: str, split: str, metric: str, epochs: int, seed: str | int) -> np.ndarray:
+        if dataset not in self.datasets():  # NB-201 spells ImageNet16-120; users type imagenet16-120
+            dataset = {d.lower(): d for d in self.datasets()}.get(str(dataset).lower(), dataset)
         ck = (dataset, split, metric, int(epochs), seed)
         if ck in self._col_cache:
             return self._col_cache[ck]

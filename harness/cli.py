@@ -54,10 +54,14 @@ def main(argv: list[str] | None = None) -> None:
         # results written so far stay valid (atomic writes): say what happened, exit like a user error
         why = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
                errno.EROFS: "read-only file system", errno.ENOTDIR: "a path component is a file, not a directory",
-               errno.EISDIR: "a directory stands where a file is expected"}.get(e.errno)
+               errno.EISDIR: "a directory stands where a file is expected",
+               errno.ENAMETOOLONG: "file name too long", errno.ELOOP: "too many levels of symbolic links",
+               errno.EINVAL: "invalid argument (a name the file system refuses?)",
+               errno.ENXIO: "no such device or address (a FIFO without a reader?)",
+               errno.EFBIG: "file too large", errno.EMFILE: "too many open files"}.get(e.errno)
         if why is None:
             raise
-        click.echo(f"error: {why}: {e.filename or ''}", err=True)
+        click.echo(f"error: {why}: {str(e.filename or '')[:300]}", err=True)
         sys.exit(2)
 
 

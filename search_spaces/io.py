@@ -6,10 +6,12 @@ partial write, even if the process is killed mid-write.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +78,19 @@ def _fsync_dir(d: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def empty_dirs_removed_on_failure(path: str | Path) -> Iterator[None]:
+    """On an exception inside the block, remove the folders up to ``path`` that did not exist before it and are
+    still empty (a failed command leaves no empty output folders; folders holding results stay)."""
+    path = Path(path)
+    new = [d for d in (path, *path.parents) if not d.exists()]
+    try:
+        yield
+    except BaseException:
+        if new and new[-1].is_dir():  # everything below the topmost new folder is this block's
+            for root, _dirs, _files in os.walk(new[-1], topdown=False):
+                with contextlib.suppress(OSError):
+                    os.rmdir(root)  # only when empty
+        raise

@@ -132,7 +132,7 @@ def test_truncated_checkpoint_and_final_are_rejected(tmp_path):
     SearchRun(CFG, tmp_path).run()
     f = tmp_path / CFG.run_id() / "final.json"
     f.write_text(f.read_text()[:20])
-    with pytest.raises(UserError, match="corrupted"):
+    with pytest.raises(UserError, match="not valid JSON"):
         SearchRun(CFG, tmp_path).run()
 
 
@@ -320,3 +320,53 @@ def test_sigterm_releases_the_lock_and_the_run_resumes(reference, tmp_path):
     r = subprocess.run(_cli(tmp_path, "--resume"), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     pd.testing.assert_frame_equal(_traj(ref_root), _traj(tmp_path))
+
+
+@pytest.mark.parametrize("forge", ["epoch-beyond", "epoch-text", "rows-short", "elapsed-text", "rows-not-list"])
+def test_forged_checkpoint_never_ends_a_run_finished(tmp_path, forge):
+    """Issue 34 item 4: a checkpoint with a valid checksum but a forged ``epoch`` (beyond the run) made a
+    6-epoch run 'finished' after 2 epochs; wrong types gave tracebacks. Each is one line; nothing is written."""
+    cfg = RunConfig(**{**CFG.__dict__, "epochs": 6})
+    stop = {"n": 0}
+
+    class Kill(Exception):
+        pass
+
+    def die_after_two(_line):
+        stop["n"] += 1
+        if stop["n"] == 2:
+            raise Kill
+
+    with pytest.raises(Kill):
+        SearchRun(cfg, tmp_path, progress=die_after_two).run()
+    ckpt = tmp_path / cfg.run_id() / "checkpoint.pt"
+    state = load_checkpoint(ckpt)
+    assert state["epoch"] == 1
+    state.update({"epoch-beyond": {"epoch": 5}, "epoch-text": {"epoch": "5"}, "rows-short": {"rows": state["rows"][:1]},
+                  "elapsed-text": {"elapsed": "0"}, "rows-not-list": {"rows": 7}}[forge])
+    save_checkpoint(ckpt, state)
+    with pytest.raises(UserError, match="does not hold this run's state"):
+        SearchRun(cfg, tmp_path).run(resume=True)
+    assert not (tmp_path / cfg.run_id() / "final.json").exists()
+
+
+def test_final_json_must_agree_with_the_trajectory(tmp_path):
+    """A finished run's final.json that claims fewer epochs than the run has, or more than its trajectory holds,
+    is a damaged run: tables refuse it (one line) instead of averaging it with complete runs."""
+    from harness.reporting.aggregate import load_frame
+
+    SearchRun(CFG, tmp_path).run()
+    fp = tmp_path / CFG.run_id() / "final.json"
+    good = json.loads(fp.read_text())
+    for forged, match in (({"epochs_completed": 2}, "trajectory.csv holds 4"),
+                          ({"status": "done"}, "is not one of"), ({"epochs_completed": "4"}, "must be int")):
+        fp.write_text(json.dumps({**good, **forged}))
+        with pytest.raises(UserError, match=match):
+            load_runs([tmp_path])
+        dropped = []
+        assert load_frame([tmp_path], dropped).empty and len(dropped) == 1
+    traj = tmp_path / CFG.run_id() / "trajectory.csv"
+    traj.write_text("\n".join(traj.read_text().splitlines()[:3]) + "\n")  # 2 of 4 epochs kept
+    fp.write_text(json.dumps({**good, "epochs_completed": 2}))
+    with pytest.raises(UserError, match="finished after 2 of the run's 4 epochs"):
+        load_runs([tmp_path])

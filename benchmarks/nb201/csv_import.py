@@ -61,6 +61,10 @@ def import_csv(path: str | Path) -> Table:
         raise BenchmarkError(f"{path}: unknown NB-201 CSV columns {list(df.columns)[:10]}; expected {_expected()}")
     if df.empty:
         raise BenchmarkError(f"{path}: the CSV has no rows")
+    short = df.index[df.isna().any(axis=1) & df[arch_col].isna()] if arch_col in df else []
+    if len(short):  # a row cut off before its architecture string: say which, not "got nan"
+        raise BenchmarkError(f"{path}: row {int(short[0]) + 2} is incomplete (no architecture string; a truncated "
+                             "file?)")
     canonical = canonical_archs()[0]
     index = arch_indices(df[arch_col].tolist(), path)
     uniq, counts = np.unique(index, return_counts=True)

@@ -18,7 +18,6 @@ SNIP -0.10 at C=8, N=1 against 0.56 at C=16, N=5).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from benchmarks import load_benchmark
 from harness.data import DATASETS, normalize
 from harness.metrics import proxies
 from search_spaces import get_space
+from search_spaces.io import atomic_write_json
 
 _SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"sample best {rep['sample_best_test_acc']:.2f}, median {rep['sample_median_test_acc']:.2f}; "
           f"wall {rep['wall_seconds']:.1f} s")
     if a.json:
-        Path(a.json).write_text(json.dumps(rep, indent=2))
+        atomic_write_json(a.json, rep)  # strict JSON, written atomically
 
 
 if __name__ == "__main__":

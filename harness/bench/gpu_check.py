@@ -37,6 +37,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from search_spaces.io import finite
+
 #: (name, time limit in seconds on a GPU, estimated GPU seconds): estimates from the step FLOPs and the
 #: CPU rehearsal (docs/performance.md); the limits leave room for a slow start. Limits add up to more
 #: than one device command may run (600 s): run env,tests,bench and options,epoch as two commands.
@@ -278,7 +280,8 @@ def _stage_main(argv: list[str]) -> int:
 
 def _write(path: Path, obj: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    # strict JSON: an infinite or NaN timing becomes null, never the non-JSON Infinity / NaN
+    tmp.write_text(json.dumps(finite(obj), indent=2, default=str, allow_nan=False))
     tmp.replace(path)
 
 

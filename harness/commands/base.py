@@ -200,10 +200,34 @@ class FiniteFloat(click.ParamType):
 #: Use as ``type=FINITE`` for every float option.
 FINITE = FiniteFloat()
 
+#: Seeds: what every generator the harness seeds accepts (NumPy's legacy ``np.random.seed`` and the official
+#: scripts' seeding take 32 bits; torch takes 64).
+MAX_SEED = 2**32 - 1
+SEED = click.IntRange(0, MAX_SEED)
 
-def deprecated(old: str, new: str) -> None:
-    """The one-line notice of an old option spelling that still works for one more release."""
+
+def deprecated(old: str, new: str, new_given: bool = False) -> None:
+    """The one-line notice of an old option spelling that still works for one more release; both spellings at
+    once is an error (which one should win is the user's call, not ours)."""
+    if new_given:
+        raise UserError(f"{old} and {new} are the same option (the first is its old spelling); give only {new}")
     click.echo(f"warning: {old} is deprecated and goes in the next release; use {new}", err=True)
+
+
+def given(param: str) -> bool:
+    """Whether the user gave option ``param`` (its Python name) on the command line or in the environment."""
+    src = click.get_current_context().get_parameter_source(param)
+    return src is not None and src.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+_CONTROL = dict.fromkeys(c for c in range(32) if c not in (9, 10))
+_CONTROL[127] = None
+
+
+def printable(text: str) -> str:
+    """``text`` without terminal control characters (escape sequences from a run's names would otherwise
+    reach the terminal raw); tabs and newlines stay."""
+    return text.translate(_CONTROL)
 
 
 def json_text(obj: Any, indent: int = 2) -> str:

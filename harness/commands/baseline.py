@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from harness.commands.base import cli
+from harness.commands.base import SEED, cli
 
 
 @cli.group("baseline")
@@ -19,7 +19,7 @@ def baseline_cmd() -> None:
 @click.option("--n", default=100, show_default=True, type=int, help="Architectures sampled.")
 @click.option("--select-epochs", default=None, type=int, help="Budget of the validation accuracy used to pick.")
 @click.option("--test-epochs", default=None, type=int, help="Budget of the reported test accuracy.")
-@click.option("--seeds", multiple=True, type=int, help="Seeds (several allowed). [default: 0 1 2]")
+@click.option("--seeds", multiple=True, type=SEED, help="Seeds (several allowed). [default: 0 1 2]")
 @click.option("-o", "--out", default="results/runs", show_default=True)
 def random_cmd(benchmark, benchmark_file, dataset, n, select_epochs, test_epochs, seeds, out) -> None:
     """Sample N architectures, pick the best by ground-truth validation accuracy."""

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from harness.commands.base import cli, deprecated
+from harness.commands.base import cli, deprecated, given
 
 
 @cli.command("bench")
 @click.option("--device", default="auto", show_default=True, help="auto (cuda if available, else cpu), cpu, cuda, cuda:N.")
 @click.option("--quick", is_flag=True, help="Reduced size (C=8, 1 cell per stage, batch 32) for CPUs.")
-@click.option("--steps", default=5, show_default=True, type=int, help="Timed steps per case (median reported).")
+@click.option("--steps", default=5, show_default=True, type=click.IntRange(1), help="Timed steps per case (median reported).")
 @click.option("-o", "--out", "json_out", default="bench.json", show_default=True, help="Where to write the JSON.")
 @click.option("--json", "old_json", default=None, hidden=True)
 @click.option("--only", multiple=True, metavar="SPACE/OPTIMIZER",
@@ -45,7 +45,7 @@ def bench_cmd(device: str, quick: bool, steps: int, json_out: str, old_json: str
     except ValueError as e:
         raise ConfigError(str(e)) from None
     if old_json is not None:
-        deprecated("--json", "-o/--out")
+        deprecated("--json", "-o/--out", new_given=given("json_out"))
         json_out = old_json
     rows = run_bench(device, quick, steps, out=json_out, only=only)
     click.echo(f"{'space':6s} {'optimizer':10s} {'default s/step':>14s} {'loop s/step':>11s} {'eager s/step':>12s} "

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from harness.commands.base import _progress_printer, cli, json_text
+from harness.commands.base import SEED, _progress_printer, cli, json_text
 from search_spaces.errors import ConfigError, UserError
 
 _SPLITS = ("search_train", "search_valid", "train", "valid", "test")
@@ -44,7 +44,7 @@ def _study_options(f: Callable) -> Callable:
         click.option("--channels", default=None, type=int),
         click.option("--depth", default=None, type=int),
         click.option("--subset", default=None, type=int, help="Use only this many images per split."),
-        click.option("--seeds", multiple=True, type=int, help="Training seeds: --seeds 0 1 2. [default: 0]"),
+        click.option("--seeds", multiple=True, type=SEED, help="Training seeds: --seeds 0 1 2. [default: 0]"),
         click.option("--set", "overrides", multiple=True, help="Optimizer config override KEY=VALUE (JSON value)."),
     ]
     for o in reversed(opts):
@@ -100,7 +100,7 @@ def _default_out(source: str, name: str) -> Path:
 @cli.command("correlate")
 @click.argument("source", required=False)
 @click.option("--archs", default="100", show_default=True, help="N sampled architectures, 'all', or a file of strings.")
-@click.option("--arch-seed", default=0, show_default=True, type=int)
+@click.option("--arch-seed", default=0, show_default=True, type=SEED)
 @click.option("--bn-batches", default=4, show_default=True, type=int, help="Training batches for per-arch BN stats.")
 @click.option("--eval-batch-size", default=128, show_default=True, type=int)
 @click.option("--eval-split", default="search_valid", show_default=True, type=click.Choice(_SPLITS))
@@ -147,7 +147,7 @@ def correlate_cmd(source, archs, arch_seed, bn_batches, eval_batch_size, eval_sp
 @click.option("--n-seen", default=100, show_default=True, type=int, help="Pool members evaluated (official 100).")
 @click.option("--n-unseen", default=100, show_default=True, type=int,
               help="Architectures outside the pool evaluated (official 100).")
-@click.option("--unseen-seed", default=0, show_default=True, type=int)
+@click.option("--unseen-seed", default=0, show_default=True, type=SEED)
 @click.option("--test-examples", default=0, show_default=True, type=int,
               help="0: the whole test split (official: 10,000 CIFAR images).")
 @click.option("--train-examples", default=1000, show_default=True, type=int)
@@ -157,7 +157,7 @@ def correlate_cmd(source, archs, arch_seed, bn_batches, eval_batch_size, eval_sp
 @click.option("--bn-compare/--no-bn-compare", default=True, show_default=True,
               help="Also report the seen/unseen gap under the other BN mode.")
 @click.option("--eval-batch-size", default=128, show_default=True, type=int)
-@click.option("--ensemble-seed", default=0, show_default=True, type=int)
+@click.option("--ensemble-seed", default=0, show_default=True, type=SEED)
 @click.option("--study", is_flag=True, help="Train optimizer 'nsa' once per --pool-sizes value and analyse each.")
 @click.option("--pool-sizes", default="5,20,100", show_default=True, help="Study plan: pool sizes S.")
 @click.option("--mode", default="nsa-i", show_default=True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from harness.commands.base import FINITE, _progress_printer, cli
+from harness.commands.base import FINITE, SEED, _progress_printer, cli
 
 
 @cli.command("evaluate")
@@ -25,7 +25,7 @@ from harness.commands.base import FINITE, _progress_printer, cli
 @click.option("--lr", default=0.025, show_default=True, type=FINITE)
 @click.option("--weight-decay", default=3e-4, show_default=True, type=FINITE)
 @click.option("--grad-clip", default=5.0, show_default=True, type=FINITE)
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--subset", default=None, type=int, help="Use only this many images per split.")
 @click.option("--device", default="auto", show_default=True, help="auto (cuda if available, else cpu), cpu, cuda, cuda:N.")
 def evaluate_cmd(source, space, out, dataset, data_dir, layers, channels, auxiliary, auxiliary_weight, cutout,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from harness.commands.base import cli, deprecated, json_text
+from harness.commands.base import cli, deprecated, given, json_text
 from search_spaces.errors import UserError
 
 
@@ -58,10 +58,11 @@ def query_cmd(benchmark: str, benchmark_file: str | None, old_file: str | None, 
     from benchmarks import load_benchmark
     from benchmarks.base import HIGHER_IS_BETTER
 
-    for old, new, value in (("--file", "--benchmark-file", old_file), ("--epochs", "--benchmark-epochs", old_epochs),
-                            ("--seed", "--benchmark-seed", old_seed)):
+    for old, new, value, param in (("--file", "--benchmark-file", old_file, "benchmark_file"),
+                                   ("--epochs", "--benchmark-epochs", old_epochs, "benchmark_epochs"),
+                                   ("--seed", "--benchmark-seed", old_seed, "benchmark_seed")):
         if value is not None:
-            deprecated(old, new)
+            deprecated(old, new, new_given=given(param))
     file = benchmark_file or old_file
     epochs = old_epochs if old_epochs is not None else benchmark_epochs
     seed = old_seed if old_seed is not None else benchmark_seed

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from harness.commands.base import SEED
 from harness.commands.baseline import baseline_cmd
 
 
@@ -27,7 +28,7 @@ from harness.commands.baseline import baseline_cmd
               help="Epoch budget of the reported test accuracy [default: the benchmark's largest].")
 @click.option("--benchmark-seed", default="mean", show_default=True,
               help="Seed aggregation of the reported test accuracy: 'mean' or a seed.")
-@click.option("--seeds", multiple=True, type=int, help="Seeds (several allowed). [default: 0 1 2]")
+@click.option("--seeds", multiple=True, type=SEED, help="Seeds (several allowed). [default: 0 1 2]")
 @click.option("--device", default="auto", show_default=True, help="auto (cuda if available, else cpu), cpu, cuda, cuda:N.")
 def proxy_cmd(space, proxy_name, n, dataset, data_dir, batch_size, channels, depth, benchmark, benchmark_file,
               benchmark_epochs, benchmark_seed, seeds, device) -> None:

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from harness.commands.base import _progress_printer, cli
+from harness.commands.base import SEED, _progress_printer, cli
 from search_spaces.errors import ConfigError
 
 
@@ -20,7 +20,7 @@ from search_spaces.errors import ConfigError
 @click.option("--logs", default=None, help="Published search logs (robustdarts-eigenvalue).")
 @click.option("--device", default="auto", show_default=True, help="auto (cuda if available, else cpu), cpu, cuda, "
                                                                    "cuda:N; an explicit cpu runs gpu-tier parts too.")
-@click.option("--seeds", multiple=True, type=int, help="Seeds: --seeds 0 1 2 [default: the recipe's].")
+@click.option("--seeds", multiple=True, type=SEED, help="Seeds: --seeds 0 1 2 [default: the recipe's].")
 @click.option("--scale", default="full", show_default=True, type=click.Choice(["full", "reduced"]),
               help="reduced: the recipe's CPU-sized version, labelled and never scored against published numbers.")
 @click.option("--published", "published_files", multiple=True,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from harness.commands.base import OUTPUT, _progress_bar, _progress_printer, cli
+from harness.commands.base import OUTPUT, SEED, _progress_bar, _progress_printer, cli
 from harness.run.config import RunConfig
 from search_spaces.errors import ConfigError
 
@@ -43,7 +43,7 @@ def _parse_set(items: tuple[str, ...]) -> dict:
 @click.option("--regret", default=None, type=click.Choice(["table", "nb1shot1-reference"]),
               help="Test-regret convention (default: nb1shot1-reference for NB-1Shot1 benchmarks, else table; "
                    "see docs/protocols.md).")
-@click.option("--seeds", multiple=True, type=int, help="Seeds; several allowed: --seeds 0 1 2. [default: 0 1 2]")
+@click.option("--seeds", multiple=True, type=SEED, help="Seeds; several allowed: --seeds 0 1 2. [default: 0 1 2]")
 @click.option("--epochs", default=None, type=int, envvar="HARNESS_EPOCHS", show_envvar=True,
               help="Search epochs (default: the protocol preset's; see `harness protocol SPACE OPTIMIZER`).")
 @click.option("--batch-size", default=None, type=int, help="Search batch size (default: the preset's).")

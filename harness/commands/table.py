@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from harness.commands.base import cli, deprecated
+from harness.commands.base import cli, deprecated, printable
 
 
 @cli.command("table")
@@ -37,9 +37,10 @@ def table_cmd(runs, fmt, metric, epoch, decimals, references, references_file, a
     from harness.reporting.tables import (TableConfig, cell_stats, compare_against, parse_epoch, reference_rows,
                                           render_against, render_table, resolve_against)
     from search_spaces.errors import UserError
+    from search_spaces.io import atomic_write_text
 
     if old_output is not None:
-        deprecated("--output", "-o/--out")
+        deprecated("--output", "-o/--out", new_given=output is not None)
         output = old_output
     cfg = TableConfig(metric=metric, epoch=parse_epoch(epoch), decimals=decimals)
     dropped: list[tuple[str, str]] = []
@@ -48,7 +49,7 @@ def table_cmd(runs, fmt, metric, epoch, decimals, references, references_file, a
         raise UserError(f"no readable runs under {', '.join(runs)}" + (f" ({len(dropped)} left out, "
                         f"first: {dropped[0][1]})" if dropped else " (folders with config.json)"))
     for _, why in dropped:
-        click.echo(f"left out: {why}", err=True)
+        click.echo(printable(f"left out: {why}"), err=True)
     if dataframe:
         click.echo(f"long-format frame ({len(frame)} rows): {save_parquet(frame, dataframe)}", err=True)
     cells = cell_stats(frame, cfg)
@@ -74,7 +75,7 @@ def table_cmd(runs, fmt, metric, epoch, decimals, references, references_file, a
         text += "\n" + render_against(compare_against(cells, cands, by_name), fmt, decimals)
     if output:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
-        Path(output).write_text(text)
+        atomic_write_text(output, text)
         click.echo(f"wrote {output}", err=True)
     else:
-        click.echo(text, nl=False)
+        click.echo(printable(text), nl=False)

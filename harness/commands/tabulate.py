@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from harness.commands.base import FINITE, cli
+from harness.commands.base import FINITE, SEED, cli
 from search_spaces.errors import ConfigError
 
 
@@ -12,7 +12,7 @@ from search_spaces.errors import ConfigError
 @click.option("--space", default="s5", show_default=True)
 @click.option("--dataset", default="digits", show_default=True)
 @click.option("--data-dir", default=None)
-@click.option("--seeds", multiple=True, type=int, help="Seeds (several allowed). [default: 0 1 2]")
+@click.option("--seeds", multiple=True, type=SEED, help="Seeds (several allowed). [default: 0 1 2]")
 @click.option("--epochs", default=10, show_default=True, type=int)
 @click.option("--eval-epochs", default="3,6", show_default=True, help="Intermediate epochs to record, comma-separated.")
 @click.option("--batch-size", default=128, show_default=True, type=int)

@@ -16,11 +16,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from harness.metrics.stats import decimals
 from harness.recipes.compare import ALPHA, Comparison, Ours, chance_line, comparisons, load_published, select
 from harness.recipes.recipe import Context, Part, PartResult, Recipe
 from search_spaces.errors import DataError, UserError
-from search_spaces.io import atomic_write_json, atomic_write_text
+from search_spaces.io import atomic_write_json, atomic_write_text, empty_dirs_removed_on_failure
 
 HEADER = ["method", "setting", "quantity", "ours", "published", "difference [95 % interval]", "p (Holm)", "margin",
           "verdict", "detail"]
@@ -122,7 +124,13 @@ def run_recipe(recipe: Recipe, ctx: Context, published_files: tuple[str, ...] = 
         raise UserError(f"{recipe.id}: nothing can run: " + "; ".join(
             f"{p.name} {blocker(p, ctx, long=True)}" for p in recipe.parts if p.executor != "unavailable"))
     out = Path(ctx.out)
-    out.mkdir(parents=True, exist_ok=True)
+    with empty_dirs_removed_on_failure(out):
+        out.mkdir(parents=True, exist_ok=True)
+        return _run_parts(recipe, ctx, blocked, executors, published, out, command)
+
+
+def _run_parts(recipe: Recipe, ctx: Context, blocked: dict, executors: dict, published: pd.DataFrame, out: Path,
+               command: list[str] | None) -> dict[str, Any]:
     rows: list[Ours] = []
     findings, tables, files, parts = [], [], [], []
     for part in recipe.parts:

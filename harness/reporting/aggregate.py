@@ -15,6 +15,7 @@ import pandas as pd
 
 from harness.run.files import read_final, read_run_config
 from search_spaces import safe_read
+from search_spaces.io import atomic_write_bytes
 from search_spaces.errors import UserError
 
 
@@ -256,5 +257,7 @@ def save_parquet(df: pd.DataFrame, path: str | Path) -> Path:
                 out[c] = pd.to_numeric(out[c], errors="coerce")
             elif len(kinds) > 1 or (kinds and not kinds <= {str, bool, int, float}):
                 out[c] = out[c].map(lambda v: None if _missing(v) or v is pd.NA else str(v))
-    out.to_parquet(path, index=False)
+    buf = io.BytesIO()  # written atomically: a killed `table --dataframe` never leaves half a parquet file
+    out.to_parquet(buf, index=False)
+    atomic_write_bytes(path, buf.getvalue())
     return path

@@ -134,8 +134,8 @@ class RunConfig:
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or v < 1):
                 raise ConfigError(f"{name} must be a positive integer, got {v!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed must be an integer in 0..2^32-1, got {str(self.seed)[:40]}")
         if not isinstance(self.optimizer_config, dict):
             raise ConfigError("optimizer_config must be a mapping")
         self._resolve_regret()

@@ -30,12 +30,13 @@ import torch
 import torch.nn.functional as F
 
 from harness.run.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from harness.run.files import check_eval_state, read_final, read_result, read_run_config
+from harness.run.files import check_eval_state, read_final, read_result
 from harness.run.lock import RunLock
 from harness.run.tabulate import evaluate_network
 from search_spaces import get_space
 from search_spaces.errors import ConfigError, UserError
-from search_spaces.io import atomic_write_json
+from search_spaces.io import atomic_write_json, empty_dirs_removed_on_failure
+from search_spaces.safe_read import field, read_json
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,10 @@ def resolve_source(source: str, space: str | None, out: str | Path | None) -> tu
         if not (p / "final.json").is_file():
             raise UserError(f"{p} is not a finished search run (no final.json)")
         final = read_final(p)
-        run = read_run_config(p)["run"] if (p / "config.json").exists() else {}
+        # only the space is needed: a hand-made run folder ({"run": {"space": ...}}) is enough
+        cfg = read_json(p / "config.json", "run config") if (p / "config.json").exists() else {"run": {}}
+        run = field(cfg, "run", dict, f"run config {p / 'config.json'}")
+        field(run, "space", str, f"run config {p / 'config.json'} run", default=None)
         sp = space or run.get("space")
         if not final.get("arch") or not sp:
             raise UserError(f"{p}: final.json has no architecture (or config.json no space) to evaluate")
@@ -232,6 +236,11 @@ def evaluate(source: str, protocol: EvalProtocol = EvalProtocol(), space: str | 
     """Evaluate a run directory's architecture (or an architecture string); returns the updated ``final.json``."""
     sp, arch, target = resolve_source(source, space, out)
     work = target / f"retrain-seed{protocol.seed}"
+    with empty_dirs_removed_on_failure(work):
+        return _evaluate(sp, arch, target, work, protocol, progress)
+
+
+def _evaluate(sp: str, arch: str, target: Path, work: Path, protocol: EvalProtocol, progress) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     with RunLock(work) as lock:
         res_p = work / "result.json"
