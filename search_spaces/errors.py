@@ -43,3 +43,15 @@ class BenchmarkError(UserError):
 
 class ConfigError(UserError):
     """An invalid configuration value or an unknown configuration key."""
+
+
+#: ours: the longest official strings (a DARTS genotype, a 32-node random-wired stage list) are a few
+#: thousand characters; a longer one is not an architecture, and regular expressions need not see it
+MAX_ARCH_CHARS = 20_000
+
+
+def check_arch_text(text: str) -> None:
+    """Refuse an architecture string longer than any architecture (``ArchitectureError``, quoting its start)."""
+    if len(text) > MAX_ARCH_CHARS:
+        raise ArchitectureError(f"architecture string of {len(text):,} characters (at most {MAX_ARCH_CHARS:,}): "
+                                f"{text[:60]!r}...")

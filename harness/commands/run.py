@@ -13,6 +13,7 @@ from search_spaces.errors import ConfigError
 
 DEFAULT_OPTIMIZERS = ("darts", "rsws")
 DEFAULT_SEEDS = (0, 1, 2)
+MAX_SET_CHARS = 10_000  # ours: an optimizer value is a number, a name or a short list
 
 
 def _parse_set(items: tuple[str, ...]) -> dict:
@@ -21,10 +22,14 @@ def _parse_set(items: tuple[str, ...]) -> dict:
         key, sep, val = it.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set expects KEY=VALUE, got {it!r}")
+        if len(val) > MAX_SET_CHARS:
+            raise ConfigError(f"--set {key}: a value of {len(val):,} characters (at most {MAX_SET_CHARS:,})")
         try:
             out[key] = json.loads(val)
         except json.JSONDecodeError:
             out[key] = val
+        except RecursionError:
+            raise ConfigError(f"--set {key}: the JSON value is nested too deeply") from None
     return out
 
 

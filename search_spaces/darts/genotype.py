@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from search_spaces.errors import ArchitectureError
+from search_spaces.errors import check_arch_text
 
 _PAIRS = r"\[[^\]]*\]"
 _CONCAT = r"range\(\s*\d+\s*,\s*\d+\s*\)|\[[\d\s,]*\]"
@@ -57,7 +58,8 @@ class Genotype:
     def from_str(cls, text: str) -> Genotype:
         """Parse one genotype; ``ArchitectureError`` quoting ``text`` if malformed."""
         if not isinstance(text, str):
-            raise ArchitectureError(f"a genotype must be a string, got {text!r}")
+            raise ArchitectureError(f"a genotype must be a string, got {type(text).__name__} {str(text)[:80]!r}")
+        check_arch_text(text)
         m = _GENOTYPE.fullmatch(text.strip())
         if m is None:
             raise ArchitectureError(f"malformed DARTS genotype {text!r} (expected "

@@ -30,6 +30,7 @@ from search_spaces.darts.network import DartsNetwork, DiscreteCell, EvalNetConfi
 from search_spaces.darts.spaces import S5_OPS, S5_SPEC
 from search_spaces.darts.supernet import DartsSupernet
 from search_spaces.errors import ArchitectureError
+from search_spaces.errors import check_arch_text
 from search_spaces.space import ParamGroup, SearchSpace, SupernetConfig
 
 #: Input name of each edge in the string form.
@@ -57,7 +58,8 @@ class S5Space(SearchSpace):
 
     def from_str(self, text: str) -> Architecture:
         if not isinstance(text, str):
-            raise ArchitectureError(f"S5 architecture must be a string, got {text!r}")
+            raise ArchitectureError(f"S5 architecture must be a string, got {type(text).__name__} {str(text)[:80]!r}")
+        check_arch_text(text)
         halves = text.strip().split("+")
         matches = [_PART.fullmatch(h) for h in halves]
         if len(halves) != 2 or not all(matches):

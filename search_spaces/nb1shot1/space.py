@@ -30,6 +30,7 @@ from torch import nn
 
 from search_spaces.architecture import Architecture
 from search_spaces.errors import ArchitectureError
+from search_spaces.errors import check_arch_text
 from search_spaces.nb101.spec import CONV1X1, ModelSpec
 from search_spaces.nb1shot1.structure import DEAD_OP, OPS, SpaceStructure
 from search_spaces.space import ParamGroup, SearchSpace, SupernetConfig
@@ -86,7 +87,8 @@ class NB1Shot1Space(SearchSpace):
 
     def from_str(self, text: str) -> Architecture:
         if not isinstance(text, str):
-            raise ArchitectureError(f"{self.name} architecture must be a string, got {text!r}")
+            raise ArchitectureError(f"{self.name} architecture must be a string, got {type(text).__name__} {str(text)[:80]!r}")
+        check_arch_text(text)
         try:
             spec = ModelSpec.from_str(text)
         except ArchitectureError as e:

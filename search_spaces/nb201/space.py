@@ -23,6 +23,7 @@ from torch import nn
 
 from search_spaces.architecture import Architecture
 from search_spaces.errors import ArchitectureError
+from search_spaces.errors import check_arch_text
 from search_spaces.nb201.cell import EDGES, NUM_NODES, OPS
 from search_spaces.space import OpPerEdgeSpace, ParamGroup, SupernetConfig
 
@@ -68,7 +69,8 @@ class NB201Space(OpPerEdgeSpace):
 
     def from_str(self, text: str) -> Architecture:
         if not isinstance(text, str):
-            raise ArchitectureError(f"NB-201 architecture must be a string, got {text!r}")
+            raise ArchitectureError(f"NB-201 architecture must be a string, got {type(text).__name__} {str(text)[:80]!r}")
+        check_arch_text(text)
         nodes = text.strip().split("+")
         if len(nodes) != NUM_NODES - 1 or not all(_NODE_RE.match(n) for n in nodes):
             raise ArchitectureError(

@@ -29,6 +29,7 @@ from torch import nn
 
 from search_spaces.architecture import Architecture
 from search_spaces.errors import ArchitectureError
+from search_spaces.errors import check_arch_text
 from search_spaces.randwire.wiring import ENTRIES, NUM_NODES, STAGES
 from search_spaces.space import ParamGroup, SearchSpace, SupernetConfig
 
@@ -81,7 +82,8 @@ class RandWireSpace(SearchSpace):
 
     def from_str(self, text: str) -> Architecture:
         if not isinstance(text, str):
-            raise ArchitectureError(f"randwire architecture must be a string, got {text!r}")
+            raise ArchitectureError(f"randwire architecture must be a string, got {type(text).__name__} {str(text)[:80]!r}")
+        check_arch_text(text)
         stages = text.strip().split("/")
         rows = [s.split("|") for s in stages]
         if len(stages) != len(STAGES) or any(len(r) != NUM_NODES + 1 for r in rows) or any(

@@ -25,6 +25,7 @@ from torch import nn
 
 from search_spaces.architecture import Architecture
 from search_spaces.errors import ArchitectureError
+from search_spaces.errors import check_arch_text
 from search_spaces.s5.cell import EDGES, OPS
 from search_spaces.space import OpPerEdgeSpace, ParamGroup, SupernetConfig
 
@@ -48,7 +49,8 @@ class S5Space(OpPerEdgeSpace):
 
     def from_str(self, text: str) -> Architecture:
         if not isinstance(text, str):
-            raise ArchitectureError(f"S5 architecture must be a string, got {text!r}")
+            raise ArchitectureError(f"S5 architecture must be a string, got {type(text).__name__} {str(text)[:80]!r}")
+        check_arch_text(text)
         halves = text.strip().split("+")
         if len(halves) != 2:
             raise ArchitectureError(f"malformed S5 architecture string {text!r} "
