@@ -93,6 +93,19 @@ class SearchSpace(ABC):
     #: Number of architectures, or None when the space is not enumerable.
     size: int | None = None
 
+    #: What ``SupernetConfig.depth`` counts in this space (``harness list``, ``--depth``'s errors).
+    depth_meaning: str = "cells per stage"
+
+    def check_depth(self, depth: int) -> None:
+        """Refuse a depth this space's supernet cannot use, before any work (``ConfigError``). A cell space
+        with a ``reduce`` group needs its two reduction cells (at ``depth // 3`` and ``2 * depth // 3``), so
+        at least 3 cells; fewer would leave the reduce weights out of the graph."""
+        if not isinstance(depth, int) or depth < 1:
+            raise ConfigError(f"--depth must be a positive integer, got {depth!r}")
+        if any(g.name == "reduce" for g in self.param_groups) and depth < 3:
+            raise ConfigError(f"space {self.name!r}: --depth is the total number of cells here (reduction cells "
+                              f"at depth//3 and 2*depth//3), so at least 3; got {depth}")
+
     # -- encoding -------------------------------------------------------
     @property
     @abstractmethod

@@ -206,3 +206,11 @@ def test_failed_evaluate_and_reproduce_leave_no_empty_folders(tmp_path, capsys):
         run_recipe(RECIPES["balenas-table1"], Context(out=str(tmp_path / "r" / "x"), benchmark_file=str(
             tmp_path / "missing.csv")))
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_depth_below_the_reduction_cells_is_one_line(tmp_path, capsys, depth):
+    """Issue 36: --depth 1 or 2 on S1-S4 was an autograd traceback and left a run folder."""
+    one_line(*cli(["run", "--space", "s1", "--benchmark", "none", "--depth", str(depth), *TINY, "--out",
+                   str(tmp_path / "o")], capsys), "total number of cells")
+    assert not (tmp_path / "o").exists()

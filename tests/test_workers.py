@@ -24,19 +24,33 @@ def _plan(tmp_path: Path, epochs: int) -> Path:
 
 
 def test_sweep_workers_give_the_trajectories_of_one_process(tmp_path):
-    # a worker gets the parent's thread count, so its float reductions, and trajectory, are the same
+    # with the thread count pinned (--threads), a worker's float reductions, and trajectory, are the same;
+    # unpinned, the two workers share the CPUs (each records its share in config.json)
     plan = _plan(tmp_path, 2)
-    for jobs in (1, 2):
-        r = subprocess.run([sys.executable, "-m", "harness", "sweep", str(plan), "--jobs", str(jobs), "--out",
-                            str(tmp_path / f"j{jobs}")], capture_output=True, text=True, timeout=600,
+    for name, args in (("j1", ["--jobs", "1", "--threads", "1"]), ("j2", ["--jobs", "2", "--threads", "1"]),
+                       ("shared", ["--jobs", "2"])):
+        r = subprocess.run([sys.executable, "-m", "harness", "sweep", str(plan), *args, "--out",
+                            str(tmp_path / name)], capture_output=True, text=True, timeout=600,
                            env={**os.environ, "PYTHONPATH": str(ROOT)})
         assert r.returncode == 0, r.stderr[-2000:]
+    import json
+
     import pandas as pd
+
+    from harness.run.cpus import usable_cpus
 
     for d in (tmp_path / "j1").iterdir():
         one, two = (pd.read_csv(r / d.name / "trajectory.csv").drop(columns="wall_seconds")
                     for r in (tmp_path / "j1", tmp_path / "j2"))
         pd.testing.assert_frame_equal(one, two, check_exact=True)
+        for root, threads, source in (("j2", 1, "--threads"),
+                                      ("shared", max(1, min(usable_cpus()[0], os.cpu_count()) // 2), None)):
+            cpu = json.loads((tmp_path / root / d.name / "config.json").read_text())["resolved"]["cpu"]
+            assert cpu["threads"] <= max(threads, 1) and cpu["usable_cpus"] >= 1
+            if source:
+                assert cpu["threads_source"] == source
+            else:
+                assert cpu["threads_source"] == "sweep worker's share"
 
 
 def _children(pid: int) -> list[int]:

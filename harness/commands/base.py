@@ -138,10 +138,10 @@ def hoist_global_options(argv: list[str]) -> list[str]:
         a = argv[i]
         if a in _GLOBAL_FLAGS:
             front.append(a)
-        elif a == "--log-file" and i + 1 < len(argv):
+        elif a in ("--log-file", "--threads") and i + 1 < len(argv):
             front.extend(argv[i:i + 2])
             i += 1
-        elif a.startswith("--log-file="):
+        elif a.startswith(("--log-file=", "--threads=")):
             front.append(a)
         else:
             rest.append(a)
@@ -172,14 +172,19 @@ def split_plugins(argv: list[str]) -> tuple[list[str], list[str]]:
 @click.option("-v", "--verbose", is_flag=True, help="Also say which protocol preset each run resolves to.")
 @click.option("--log-file", type=click.Path(dir_okay=False), default=None,
               help="Append every progress line to this file as well.")
+@click.option("--threads", type=click.IntRange(1, 1024), default=None,
+              help="CPU threads per run (default: the CPUs this process may use: affinity and cgroup quota; "
+                   "sweep workers share them). Recorded in config.json; results depend on it.")
 @click.option("--plugin", "plugin", metavar="MODULE", default=None,
               help="Import MODULE (a name or a .py file) to register optimizers, spaces or benchmarks; "
                    "may stand anywhere and repeat; also HARNESS_PLUGINS=mod1,mod2.")
-def cli(quiet: bool, verbose: bool, log_file: str | None, plugin: str | None) -> None:
+def cli(quiet: bool, verbose: bool, log_file: str | None, threads: int | None, plugin: str | None) -> None:
     """Evaluation harness for weight-sharing NAS, with tabular ground truth."""
-    OUTPUT.update(quiet=quiet, verbose=verbose, log_file=log_file, log_handle=None)
+    OUTPUT.update(quiet=quiet, verbose=verbose, log_file=log_file, log_handle=None, threads=threads)
     if log_file:
         open_log(log_file)
+    if threads is not None:  # read by harness.run.cpus when a run starts, here and in worker processes
+        os.environ["HARNESS_THREADS"] = str(threads)
 
 
 class FiniteFloat(click.ParamType):

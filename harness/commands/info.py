@@ -20,7 +20,7 @@ def list_cmd() -> None:
     for name in list_spaces():
         s = get_space(name)
         size = f"{s.size:,} architectures" if s.size else "not enumerable"
-        click.echo(f"  {name:16s} {size}")
+        click.echo(f"  {name:16s} {size:24s} --depth: {s.depth_meaning}")
     click.echo("benchmarks:")
     for name, space, desc in list_benchmarks():
         click.echo(f"  {name:16s} space {space:14s} {desc}")

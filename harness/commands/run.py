@@ -55,7 +55,8 @@ def _parse_set(items: tuple[str, ...]) -> dict:
 @click.option("--protocol", "preset", default=None,
               help="Protocol preset FAMILY/OPTIMIZER (default: the space's family; `harness protocol --list`).")
 @click.option("--channels", default=None, type=int, help="Supernet width (default: the space's protocol).")
-@click.option("--depth", default=None, type=int, help="Cells per stage/stack (default: the space's protocol).")
+@click.option("--depth", default=None, type=int, help="Cells: per stage on NB-201, per stack on NB-1Shot1, in total on S1-S5 (at least 3 there); "
+                   "default: the space's protocol (`harness list` says per space).")
 @click.option("--track-running-stats", default=None, type=bool, help="Search-BN tracking (default: the space's protocol).")
 @click.option("--subset", default=None, type=int, help="Use only this many images per split.")
 @click.option("--device", default="auto", show_default=True, help="auto (cuda if available, else cpu), cpu, cuda, cuda:N.")

@@ -41,6 +41,7 @@ from harness.run.checkpoint import CheckpointError, load_checkpoint, save_checkp
 from harness.run.config import RunConfig
 from harness.run.epoch import LiveRun, compile_supernet, divergence, fixed_batches, progress_line, step_precision
 from harness.run.ground_truth import GroundTruth
+from harness.run.cpus import THREADS, ensure_threads
 from harness.run.files import check_search_state, read_final
 from harness.run.lock import RunLock, RunLockedError
 from harness.run.orphans import ParentDied
@@ -76,7 +77,10 @@ class SearchRun:
         self.dir = Path(out_root) / config.run_id()
         self.progress = progress or (lambda _line: None)
         self.device = resolve_device(config.device)
+        ensure_threads()  # the CPUs this process may use, or --threads (harness/run/cpus.py)
         self.space = get_space(config.space)
+        if config.depth is not None:
+            self.space.check_depth(config.depth)  # before any work: no folder, one line
         make_config(config.optimizer, config.optimizer_values())  # fail on bad values before any work
         self.gt = GroundTruth.create(config, self.space)
         #: Seeds this run is stepped with (``harness.run.batched_run``); None for a separate run.
@@ -338,7 +342,7 @@ class SearchRun:
                                  "source": self.config.resolved_protocol().sources["search_split"]},
                 "device": str(self.device),
                 # how this process's CPU threads behave (harness/__init__.py: openmp_wait_policy)
-                "cpu": {"threads": torch.get_num_threads(),
+                "cpu": {"threads": torch.get_num_threads(), **{k: v for k, v in THREADS.items() if k != "threads"},
                         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
                         "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT")},
                 **({"batched_with_seeds": self.batched_with} if self.batched_with is not None else {}),

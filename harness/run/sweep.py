@@ -232,8 +232,8 @@ def execute_run(cfg_dict: dict[str, Any], out: str, gpu_slots: int = 0, threads:
         cfg_dict: ``RunConfig.to_dict()`` (plain data, so it crosses process boundaries).
         out: Sweep output root.
         gpu_slots: GPUs visible to the sweep; > 1 claims one of them for this run.
-        threads: torch's intra-op threads for the run (a worker gets the parent's count, so a run's
-            reductions, and so its trajectory, do not depend on ``--jobs``).
+        threads: torch's intra-op threads for the run (a worker gets its share of the parent's threads,
+            ``harness.run.cpus.share``; pin ``--threads`` to make a run's trajectory independent of ``--jobs``).
         parent_pid: The sweep's process (a worker's parent): once it died, the worker stops between
             epochs and exits; its run resumes with the next sweep.
 
@@ -246,9 +246,9 @@ def execute_run(cfg_dict: dict[str, Any], out: str, gpu_slots: int = 0, threads:
     from harness.run.runner import SearchRun
 
     if threads is not None:
-        import torch
+        from harness.run.cpus import set_worker_threads
 
-        torch.set_num_threads(threads)
+        set_worker_threads(threads)
     check = parent_watch(parent_pid) if parent_pid is not None else None
     exit_if_orphaned(check)
     cfg = RunConfig.from_dict(cfg_dict)
@@ -388,10 +388,13 @@ def _run_local(todo: list[RunConfig], sc: SweepConfig, jobs: int, gpus: int) -> 
         for c in todo:
             yield execute_run(c.to_dict(), sc.out, gpus if gpus > 1 else 0)
         return
-    import torch
     from joblib import Parallel, delayed
 
-    threads = torch.get_num_threads()  # what a run in this process uses; workers would get fewer
+    from harness.run.cpus import ensure_threads, share
+
+    # workers share the CPUs: N workers x all threads each would oversubscribe them N times (issue 36)
+    decided = ensure_threads()
+    threads = decided["threads"] if decided["threads_source"] == "--threads" else share(decided["threads"], jobs)
     par = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
     yield from par(delayed(execute_run)(c.to_dict(), sc.out, gpus if gpus > 1 else 0, threads, os.getpid())
                    for c in todo)

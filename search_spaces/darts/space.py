@@ -38,6 +38,8 @@ class DartsSpace(SearchSpace):
         spec: Topology and per-edge op lists, groups ``"normal"`` and ``"reduce"``.
     """
 
+    depth_meaning = "total cells (reductions at depth//3 and 2*depth//3; at least 3)"
+
     size = None
 
     def __init__(self, name: str, spec: CellSpec) -> None:

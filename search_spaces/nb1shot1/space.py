@@ -47,6 +47,8 @@ class NB1Shot1Space(SearchSpace):
         structure: Parents per vertex and counting rule of the space.
     """
 
+    depth_meaning = "cells per stack"
+
     def __init__(self, structure: SpaceStructure) -> None:
         self.structure = structure
         self.name = f"nb1shot1-s{structure.number}"

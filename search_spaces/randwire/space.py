@@ -48,6 +48,8 @@ def er_adjacency(seed: int, arch_p: float = 0.7, num_nodes: int = NUM_NODES) -> 
 class RandWireSpace(SearchSpace):
     """Random-wired WRN stages (2^108 wirings; not enumerable)."""
 
+    depth_meaning = "nodes per random-wired stage"
+
     name = "randwire"
     size = None
 

@@ -35,6 +35,8 @@ _PART = re.compile(r"^\|([a-z0-9_]+)~([a-z0-9-]+)\|([a-z0-9_]+)~([a-z0-9-]+)\|$"
 class S5Space(OpPerEdgeSpace):
     """The S5 space (81 architectures)."""
 
+    depth_meaning = "total cells (one shared cell; cells at depth//3 and 2*depth//3 reduce)"
+
     name = "s5"
     size = len(OPS) ** len(EDGES)
 
