@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from harness.commands.base import OUTPUT, SEED, _progress_bar, _progress_printer, cli
+from harness.commands.base import OUTPUT, SEED, _progress_bar, _progress_printer, cli, printable
 from harness.run.config import RunConfig
 from search_spaces.errors import ConfigError
 
@@ -120,8 +120,8 @@ def run_cmd(space, optimizers, dataset, data_dir, benchmark, benchmark_file, ben
         finals = BatchedSearch(g).run(resume=resume) if batch_seeds else [g[0].run(resume=resume)]
         for r, done, final in zip(g, was_finished, finals):
             tag = "already finished, kept" if done else final["status"]
-            click.echo(f"{r.dir}: {tag}; test acc {_fmt(final.get('gt_test_acc'))}, "
-                       f"regret {_fmt(final.get('test_regret'))}")
+            click.echo(printable(f"{r.dir}: {tag}; test acc {_fmt(final.get('gt_test_acc'))}, "
+                                 f"regret {_fmt(final.get('test_regret'))}; found {final.get('arch') or 'n/a'}"))
     if not no_summary:
         _summary([r.dir for r in runs], Path(out))
 

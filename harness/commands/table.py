@@ -69,7 +69,13 @@ def table_cmd(runs, fmt, metric, epoch, decimals, references, references_file, a
                         + ", ".join(f"{v} {k}" for k, v in frame.drop_duplicates("run_id")["status"].value_counts()
                                     .items()) + ")")
     refs_all = load_references(references_file) if (references or against) else None
-    text = render_table(cells, reference_rows(cells, refs_all, metric) if references else None, cfg, fmt)
+    rr = reference_rows(cells, refs_all, metric) if references else None
+    if references and (rr is None or not len(rr)):
+        wanted = sorted({f"{b}: {d} {s}" for b, d, s in zip(cells["benchmark"], cells["dataset"], cells["split"])})
+        click.echo(f"note: no published row matches these columns ({'; '.join(wanted)}); published rows cover "
+                   "NB-201, the DARTS spaces and NB-1Shot1 on their datasets (harness/references/published.csv)",
+                   err=True)
+    text = render_table(cells, rr, cfg, fmt)
     if against:
         cands, by_name = resolve_against(refs_all, against)
         text += "\n" + render_against(compare_against(cells, cands, by_name), fmt, decimals)

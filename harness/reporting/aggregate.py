@@ -145,9 +145,16 @@ def summary_table(runs: Runs) -> str:
         ok = g[g["status"] == "finished"]
         acc = mean_std(ok["gt_test_acc"])
         reg = mean_std(ok["test_regret"])
-        lines.append(f"{opt:{width}s} {acc[0]:8.2f} +- {acc[1]:5.2f} {reg[0]:8.2f} +- {reg[1]:5.2f} "
-                     f"{len(ok):5d} {int((g['status'] == 'diverged').sum()):8d}")
+        lines.append(f"{opt:{width}s} {_pm(acc)} {_pm(reg)} {len(ok):5d} {int((g['status'] == 'diverged').sum()):8d}")
     return "\n".join(lines)
+
+
+def _pm(ms: tuple[float, float, int]) -> str:
+    """``mean +- std`` in 16 characters; one seed has no spread (``+-   n/a``), no value is ``n/a``."""
+    m, sd, n = ms
+    if n == 0:
+        return f"{'n/a':>16s}"
+    return f"{m:8.2f} +- {sd:5.2f}" if n > 1 else f"{m:8.2f} +-   n/a"
 
 
 # -- long format -------------------------------------------------------------

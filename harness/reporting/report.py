@@ -226,6 +226,26 @@ def _comparison_html(paths: Iterable[str | Path], fig_dir: Path) -> str:
     return "\n".join(out)
 
 
+def _runs_html(frame: pd.DataFrame) -> str:
+    """One row per run: what it is and the architecture it found, with that architecture's ground truth."""
+    e = html.escape
+    last = frame[frame["is_final"].astype(bool)] if "is_final" in frame else frame.iloc[0:0]
+    rows = []
+    for rid, g in frame.groupby("run_id", sort=True):
+        r = g.iloc[0]
+        fin = last[last["run_id"] == rid]
+        val = {q: fin.loc[fin["quantity"] == q, "value"] for q in ("gt_test_acc", "test_regret")}
+        arch = fin["arch"].dropna().iloc[0] if "arch" in fin and fin["arch"].notna().any() else ""
+        cells = [rid, r.get("optimizer"), r.get("setting") or "", r.get("seed"),
+                 f"{r.get('config.space', '')} / {r.get('benchmark') or 'none'}: {r.get('dataset')}", r.get("status"),
+                 arch] + [f"{float(v.iloc[0]):.2f}" if len(v) and pd.notna(v.iloc[0]) else "n/a" for v in val.values()]
+        rows.append("<tr>" + "".join(f"<td>{e(str(c))}</td>" if i != 6 else f"<td><code>{e(str(c))}</code></td>"
+                                     for i, c in enumerate(cells)) + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("run", "optimizer", "setting", "seed", "space / benchmark: dataset",
+                                             "status", "architecture found", "its test acc (%)", "test regret"))
+    return f'<table class="runs"><tr>{head}</tr>{"".join(rows)}</table>'
+
+
 def _failures(paths: Iterable[str | Path]) -> list[dict]:
     out = []
     for root in map(Path, paths):
@@ -273,6 +293,7 @@ def build_report(paths: list[str | Path], out_dir: str | Path, cfg: ReportConfig
         rr = reference_rows(cells, refs, metric) if refs is not None else None
         parts.append(f"<h3>{metric}</h3>" + render_table(cells, rr, tc, "html"))
     if len(runs):
+        parts.append("<h2>Runs</h2>" + _runs_html(frame))
         parts.append("<h2>Comparison</h2>" + _comparison_html(paths, out_dir / "figures"))
     parts.append("<h2>Figures</h2>")
     figs = _figures(paths, out_dir / "figures", cfg) if len(runs) else []

@@ -81,19 +81,21 @@ def cell_stats(frame: pd.DataFrame, cfg: TableConfig) -> pd.DataFrame:
         vals = at[at["quantity"] == qty].set_index("run_id")["value"]
         if not vals.notna().any():
             continue  # e.g. no source with a validation split: no column at all
-        for (opt, setting, dataset), g in runs.groupby(["optimizer", "setting", "dataset"], dropna=False, sort=True):
+        runs = runs.assign(space=runs["config.space"] if "config.space" in runs else None)
+        for (opt, setting, space, bench, dataset), g in runs.groupby(
+                ["optimizer", "setting", "space", "benchmark", "dataset"], dropna=False, sort=True):
             ok = g[g["status"] == "finished"]["run_id"]
             m, s, n = mean_std(float(v) for v in vals.reindex(ok).tolist())
             div = int((g["status"] == "diverged").sum())
-            out.append({"optimizer": opt, "setting": setting, "benchmark": g["benchmark"].iloc[0],
+            out.append({"optimizer": opt, "setting": setting, "space": space, "benchmark": bench,
                         "dataset": dataset, "split": split, "metric": cfg.metric, "epoch": str(cfg.epoch),
                         "mean": m, "std": s, "n": n, "diverged": div, "other": len(g) - n - div})
-    cells = pd.DataFrame(out, columns=["optimizer", "setting", "benchmark", "dataset", "split", "metric", "epoch",
-                                       "mean", "std", "n", "diverged", "other"])
+    cells = pd.DataFrame(out, columns=["optimizer", "setting", "space", "benchmark", "dataset", "split", "metric",
+                                       "epoch", "mean", "std", "n", "diverged", "other"])
     cells["best"] = False
     cells["tied"] = False
     higher = METRICS[cfg.metric]["higher"]
-    for _, g in cells[cells["n"] > 0].groupby(["dataset", "split"]):
+    for _, g in cells[cells["n"] > 0].groupby(["space", "benchmark", "dataset", "split"], dropna=False):
         # Bold only a best that Welch's test separates from every other cell after Holm (harness.metrics.stats);
         # otherwise the cells not separable from the best are marked as tied with it.
         best, tied = separable_best(g["mean"].tolist(), g["std"].tolist(), g["n"].tolist(), higher)
@@ -203,27 +205,36 @@ def render_table(cells: pd.DataFrame, refs: pd.DataFrame | None, cfg: TableConfi
         return both[["kind", "optimizer", "setting", "benchmark", "dataset", "split", "metric", "epoch", "mean",
                      "std", "n", "diverged", "other", "best", "tied", "source"]].to_csv(index=False)
     d = cfg.decimals
-    columns = sorted({(r.dataset, r.split) for r in cells.itertuples()}, key=lambda k: (str(k[0]), k[1] != "valid"))
+    keyed = cells.assign(space=cells["space"].fillna("").astype(str) if "space" in cells else "",
+                         benchmark=cells["benchmark"].fillna("none").astype(str))
+    columns = sorted({(r.space, r.benchmark, r.dataset, r.split) for r in keyed.itertuples()},
+                     key=lambda k: (k[0], k[1], str(k[2]), k[3] != "valid"))
     ns = cells.loc[cells["n"] > 0, "n"]
     usual_n = int(ns.mode().max()) if len(ns) else 0  # ties: the fuller seed count is the norm
     ours: list[list[str]] = []
-    for (opt, setting), g in cells.groupby(["optimizer", "setting"], sort=True, dropna=False):
+    for (opt, setting), g in keyed.groupby(["optimizer", "setting"], sort=True, dropna=False):
         row = [str(opt), str(setting or "")]
-        for ds, sp in columns:
-            c = g[(g["dataset"] == ds) & (g["split"] == sp)]
+        for space, bench, ds, sp in columns:
+            c = g[(g["space"] == space) & (g["benchmark"] == bench) & (g["dataset"] == ds) & (g["split"] == sp)]
             row.append(_cell(c.iloc[0], d, usual_n, fmt) if len(c) else "")
         ours.append(row)
     theirs = []
     for r in refs.itertuples():
         row = [_style(str(r.method), "italic", fmt), _style(_citation(r.source, getattr(r, "table", None)), "italic", fmt)]
-        for ds, sp in columns:
-            hit = str(r.dataset).lower() == str(ds).lower() and r.split == sp
+        for _space, bench, ds, sp in columns:
+            hit = str(r.dataset).lower() == str(ds).lower() and r.split == sp and (
+                getattr(r, "benchmark", None) in (None, "", bench) or pd.isna(getattr(r, "benchmark", None)))
             txt = (_fmt(r.value, d) + ("" if pd.isna(r.std) else f" ± {_fmt(r.std, d)}")) if hit else ""
             row.append(_style(txt, "italic", fmt) if txt else "")
         theirs.append(row)
     unit = METRICS[cfg.metric]["unit"]
-    header = ["optimizer", "setting"] + [f"{ds} {sp}" for ds, sp in columns]
-    notes = (f"{cfg.metric} ({unit}) at epoch {cfg.epoch}: mean ± std over seeds; n shown where it differs from "
+    spaces = {c[0] for c in columns}
+    # every column names its space and benchmark (issue 36: "digits" alone said neither)
+    header = ["optimizer", "setting"] + [f"{space + ' / ' if len(spaces) > 1 else ''}{bench}: {ds} {sp}"
+                                         for space, bench, ds, sp in columns]
+    where = ", ".join(sorted(f"space {sp}" for sp in spaces if sp)) or "space unknown"
+    notes = (f"{cfg.metric} ({unit}) at epoch {cfg.epoch} ({where}; columns: benchmark: dataset split): mean ± std "
+             f"over seeds; n shown where it differs from "
              f"{usual_n}; bold: the best of a column where Welch's test separates it from every other after Holm "
              f"(alpha 0.05), else ≈ marks the cells not separable from the best; diverged/unfinished runs are "
              f"counted, never averaged.")
@@ -233,7 +244,8 @@ def render_table(cells: pd.DataFrame, refs: pd.DataFrame | None, cfg: TableConfi
 
 
 def _cell(c: pd.Series, d: int, usual_n: int, fmt: str) -> str:
-    txt = "–" if c["n"] == 0 else f"{_fmt(c['mean'], d)} ± {_fmt(c['std'], d)}"
+    # one seed has no spread to show: "± n/a", never a "± 0.00" that reads as zero variance
+    txt = "–" if c["n"] == 0 else f"{_fmt(c['mean'], d)} ± {_fmt(c['std'], d) if c['n'] > 1 else 'n/a'}"
     if c["best"]:
         txt = _style(txt, "bold", fmt)
     elif c.get("tied", False):
