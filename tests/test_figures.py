@@ -95,3 +95,53 @@ def test_scatter_states_three_statistics_and_keeps_outliers_from_squashing(tmp_p
     lo, hi = ax.get_xlim()
     assert lo > 40  # the outlier does not set the axis
     assert [t.get_text() for t in ax.texts] == ["1 outlier(s) beyond 3 IQR not shown"]
+
+
+def test_far_off_curve_gets_a_symlog_axis_and_steps_are_an_x_axis(tmp_path, monkeypatch):
+    """Issue 36: a baseline at 30-35 regret flattened everyone else on a linear axis."""
+    root = tmp_path / "runs"
+    for s in (0, 1):
+        make_run(root, "darts", s, [94.0, 94.3 + 0.01 * s])   # regret about 1 and 0.7
+        make_run(root, "gdas", s, [60.0, 62.0 + s])           # regret about 33
+    runs = load_runs([root])
+    fig = _lines(monkeypatch, plots.plot_regret, runs, tmp_path / "r.png")
+    assert fig.axes[0].get_yscale() == "symlog"
+    fig = _lines(monkeypatch, plots.plot_regret, runs, tmp_path / "r.png", log=False)
+    assert fig.axes[0].get_yscale() == "linear"
+    close = tmp_path / "close"
+    for s in (0, 1):
+        make_run(close, "darts", s, [90.0, 91.0 + s])
+        make_run(close, "gdas", s, [89.0, 92.0 + s])
+    fig = _lines(monkeypatch, plots.plot_regret, load_runs([close]), tmp_path / "r.png")
+    assert fig.axes[0].get_yscale() == "linear"  # curves within 10x: linear
+    fig = _lines(monkeypatch, plots.plot_regret, runs, tmp_path / "w.png", x="wall_seconds")
+    assert "load" in fig.axes[0].get_xlabel()
+
+
+def test_many_settings_of_one_optimizer_never_share_colour_and_line(tmp_path, monkeypatch):
+    """Issue 36: four legend entries shared one colour and a solid line (styles picked among all groups)."""
+    root = tmp_path / "runs"
+    for k in range(6):
+        make_run(root, "darts", 0, [80.0, 85.0 + k], eig=True, arch_lr=10.0 ** -(k + 1))
+    fig = _lines(monkeypatch, plots.plot_regret, load_runs([root]), tmp_path / "r.png")
+    looks = [(str(ln.get_color()), ln.get_linestyle()) for ln in fig.axes[0].get_lines()]
+    assert len(looks) == 6 and len(set(looks)) == 6
+
+
+def test_eigenvalue_figure_of_imported_logs_keeps_drop_path_settings_apart(shared_data, tmp_path, monkeypatch):
+    """Issue 36: RobustDARTS's drop-path rates were merged into one curve (n=3 for 9 runs) and an empty lower
+    panel was drawn for logs without ground truth."""
+    from harness.run.import_robustdarts import import_robustdarts
+
+    src = shared_data / "robustdarts" / "search_logs" / "s1" / "cifar10"
+    if not src.is_dir():
+        pytest.skip(f"{src} not present")
+    import_robustdarts(src, tmp_path / "imp")
+    runs = load_runs([tmp_path / "imp"])
+    fig = _lines(monkeypatch, plots.plot_eigenvalue, runs, tmp_path / "e.png")
+    assert len(fig.axes) == 1  # no ground truth: no lower panel
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    t = runs.trajectories
+    n_settings = t.loc[t["dominant_eigenvalue"].notna(), "setting"].nunique()
+    assert len(labels) == n_settings > 1 and all("n=3" in lab for lab in labels), labels
+    assert any("drop_path_prob=" in lab for lab in labels)

@@ -12,7 +12,8 @@ from harness.commands.base import cli
 @click.option("-o", "--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--title", default="NAS harness report", show_default=True)
 @click.option("--no-references", is_flag=True, help="Leave published reference rows out of the tables.")
-@click.option("--log", "log_regret", is_flag=True, help="Symlog y axis for the regret figures.")
+@click.option("--log/--linear", "log_regret", default=None,
+              help="Regret axis: symlog or linear [default: symlog when the curves span more than 10x].")
 @click.option("--max-configs", default=200, show_default=True, type=int, help="Run configs shown in full.")
 def report_cmd(runs, out, title, no_references, log_regret, max_configs) -> None:
     """Write OUT/index.html (images embedded), OUT/figures/*.png|pdf and OUT/runs.parquet for RUNS."""

@@ -76,9 +76,11 @@ def _parse_set(items: tuple[str, ...]) -> dict:
 @click.option("-o", "--out", default="results/runs", show_default=True, type=click.Path(file_okay=False))
 @click.option("--resume", is_flag=True, help="Continue unfinished runs from their last checkpoint.")
 @click.option("--no-summary", is_flag=True, help="Skip the summary table and plot.")
+@click.option("--log/--linear", "log_axis", default=None,
+              help="Regret plot axis: symlog or linear [default: symlog when the curves span more than 10x].")
 def run_cmd(space, optimizers, dataset, data_dir, benchmark, benchmark_file, benchmark_dataset, benchmark_epochs,
             benchmark_seed, regret, seeds, epochs, batch_size, preset, channels, depth, track_running_stats, subset, device, eigen_every, precision,
-            channels_last, compile_mode, batch_seeds, overrides, out, resume, no_summary) -> None:
+            channels_last, compile_mode, batch_seeds, overrides, out, resume, no_summary, log_axis) -> None:
     """Run searches (default: DARTS and RS-ws on S5/digits, 3 seeds) and summarise them."""
     from harness.run.runner import SearchRun
 
@@ -123,20 +125,20 @@ def run_cmd(space, optimizers, dataset, data_dir, benchmark, benchmark_file, ben
             click.echo(printable(f"{r.dir}: {tag}; test acc {_fmt(final.get('gt_test_acc'))}, "
                                  f"regret {_fmt(final.get('test_regret'))}; found {final.get('arch') or 'n/a'}"))
     if not no_summary:
-        _summary([r.dir for r in runs], Path(out))
+        _summary([r.dir for r in runs], Path(out), log_axis)
 
 
 def _fmt(v) -> str:
     return "n/a" if v is None or v != v else f"{v:.2f}"
 
 
-def _summary(run_dirs: list[Path], out: Path) -> None:
+def _summary(run_dirs: list[Path], out: Path, log: bool | None = None) -> None:
     from harness.reporting.aggregate import load_runs, summary_table
     from harness.reporting.plots import plot_regret
 
     runs = load_runs(run_dirs)
     click.echo("")
     click.echo(summary_table(runs))
-    png = plot_regret(runs, out / "regret_vs_epoch.png")
+    png = plot_regret(runs, out / "regret_vs_epoch.png", log=log)
     click.echo(f"\nrun files: {out}/<run id>/ (config.json, trajectory.csv, final.json)")
     click.echo(f"regret plot: {png}")

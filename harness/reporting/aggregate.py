@@ -103,8 +103,9 @@ def load_runs(paths: Iterable[str | Path]) -> Runs:
         gt = (cfg.get("resolved") or {}).get("ground_truth") or {}
         base = {"run_id": cfg.get("run_id") or d.name, "run_dir": str(d), "optimizer": cfg["run"]["optimizer"],
                 "seed": cfg["run"]["seed"], "gt_benchmark": gt.get("benchmark"), "gt_dataset": gt.get("dataset"),
-                "gt_epochs": gt.get("epochs"), **flat}
-        configs.append({"run_id": base["run_id"], "optimizer": cfg["run"]["optimizer"], **flatten_config(cfg["run"])})
+                "gt_epochs": gt.get("epochs"), "steps_per_epoch": (cfg.get("resolved") or {}).get("steps_per_epoch"),
+                **flat}
+        configs.append({"run_id": base["run_id"], "optimizer": cfg["run"]["optimizer"], **run_config_columns(cfg)})
         final = final or {"status": "unfinished"}
         finals.append({**base, **{k: v for k, v in final.items() if not isinstance(v, dict)}})
         if len(t):
@@ -166,6 +167,19 @@ RUN_COLUMNS = ["run_id", "run_dir", "optimizer", "setting", "seed", "benchmark",
                "reason", "last_epoch"]
 
 
+#: Bookkeeping of an imported run (``harness import``) that never distinguishes a setting.
+_IMPORT_BOOKKEEPING = {"source", "path", "seed", "job", "hessian_logged", "weight_decay"}  # wd: in optimizer_config
+
+
+def run_config_columns(cfg: dict) -> dict:
+    """The ``config.*`` columns of a run: its run config, plus what an imported run's source varied that a
+    RunConfig cannot express (RobustDARTS's drop-path rate: ``config.imported.drop_path_prob``), so settings
+    that differ only there are told apart in tables and figures."""
+    imported = cfg.get("imported") if isinstance(cfg.get("imported"), dict) else {}
+    extra = {k: v for k, v in imported.items() if k not in _IMPORT_BOOKKEEPING and not isinstance(v, (dict, list))}
+    return {**flatten_config(cfg["run"]), **flatten_config(extra, "config.imported.")}
+
+
 def flatten_config(run: dict, prefix: str = "config.") -> dict:
     """``{"optimizer_config": {"lr": 1}}`` -> ``{"config.optimizer_config.lr": 1}`` (nested keys joined by dots)."""
     out = {}
@@ -205,7 +219,7 @@ def load_frame(paths: Iterable[str | Path], dropped: list[tuple[str, str]] | Non
         base = {"run_id": cfg.get("run_id") or d.name, "run_dir": str(d), "optimizer": run.get("optimizer"),
                 "seed": run.get("seed"), "benchmark": run.get("benchmark"),
                 "dataset": run.get("benchmark_dataset") or run.get("dataset"), "status": status,
-                "reason": final.get("reason"), **flatten_config(run)}
+                "reason": final.get("reason"), **run_config_columns(cfg)}
         if len(t):
             ids = [c for c in ("epoch", "wall_seconds", "arch") if c in t]
             vals = [c for c in t.columns if c not in ids and pd.api.types.is_numeric_dtype(t[c])]

@@ -50,9 +50,13 @@ def _epoch_ticks(ax) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def caption(runs: Runs, quantity: str, band: bool = True) -> str:
-    """One line under a figure: space, dataset, ground truth (benchmark, split, budget) and what the band is."""
+def caption(runs: Runs, quantity: str, band: bool = True, groups: set[tuple[str, str]] | None = None) -> str:
+    """One line under a figure: space, dataset, ground truth (benchmark, split, budget) and what the band is;
+    with ``groups``, of the (optimizer, setting) groups drawn only."""
     f = runs.finals
+    if groups is not None and len(f):
+        sett = f["setting"].fillna("").astype(str) if "setting" in f else pd.Series("", index=f.index)
+        f = f[[(str(o), s) in groups for o, s in zip(f["optimizer"], sett)]]
 
     def values(col: str) -> str:
         v = sorted({str(x) for x in f[col].dropna()}) if len(f) and col in f else []
@@ -117,22 +121,31 @@ def _band(ax, t: pd.DataFrame, value: str, x: str = "epoch", label_n: bool = Tru
     if not len(t) or value not in t:
         return drawn
     sett = t["setting"].fillna("").astype(str) if "setting" in t else pd.Series("", index=t.index)
-    groups = _groups(t)
-    names = sorted({o for o, _ in groups})
-    for name, setting in groups:
+    todo = []  # colours and line styles are chosen among the groups drawn, never among all
+    for name, setting in _groups(t):
         if only is not None and (name, setting) not in only:
             continue
         g = t[(t["optimizer"] == name) & (sett == setting)]
         left_out = g["run_id"].isin(exclude) if "run_id" in g else pd.Series(False, index=g.index)
         n_out = g.loc[left_out, "run_id"].nunique() if left_out.any() else 0
         g = g[~left_out]
-        if not g[value].notna().any():
-            continue
+        if g[value].notna().any():
+            todo.append((name, setting, g, n_out))
+    names = sorted({n for n, *_ in todo})
+    for k, (name, setting, g, n_out) in enumerate(todo):
+        mine = [s for n, s, *_ in todo if n == name]
+        if len(mine) <= len(_STYLES):  # colour = optimizer, line style = its setting
+            c, style = optimizer_color(name, names), _STYLES[mine.index(setting)]
+        else:  # more settings than line styles: each group its own colour
+            c, style = plt.get_cmap("tab20")(k % 20), _STYLES[(k // 20) % len(_STYLES)]
         piv = g.pivot_table(index="epoch", columns="seed", values=value)
-        xs = piv.index.to_numpy() + 1 if x == "epoch" else g.groupby("epoch")[x].mean().reindex(piv.index).to_numpy()
+        if x == "epoch":
+            xs = piv.index.to_numpy() + 1
+        elif x == "steps":
+            xs = (piv.index.to_numpy() + 1) * g.groupby("epoch")["steps_per_epoch"].first().reindex(piv.index).to_numpy()
+        else:
+            xs = g.groupby("epoch")[x].mean().reindex(piv.index).to_numpy()
         m, se, n = _mean_se(piv)
-        c = optimizer_color(name, names)
-        style = _STYLES[[s for o, s in groups if o == name].index(setting) % len(_STYLES)]
         note = f"n={int(n.max())}" + (f", {n_out} diverged left out" if n_out else "")
         label = f"{name} [{setting}]" if setting else name
         ax.plot(xs, m, label=f"{label} ({note})" if label_n else label, color=c, linestyle=style)
@@ -158,21 +171,37 @@ def regret_label(traj) -> str:
     return f"test regret (MIXED conventions: {', '.join(sorted(conv))})"
 
 
-def plot_regret(runs: Runs, path: str | Path, log: bool = False, x: str = "epoch") -> Path:
-    """Anytime test regret vs ``x`` (epoch or wall_seconds): mean and standard-error band per optimizer."""
+def plot_regret(runs: Runs, path: str | Path, log: bool | None = None, x: str = "epoch") -> Path:
+    """Anytime test regret vs ``x``: ``epoch``, ``steps`` (search steps: comparable across machines) or
+    ``wall_seconds`` (machine- and load-dependent, said on the axis); mean and standard-error band per
+    (optimizer, setting). ``log`` None: a symlog axis when the drawn curves span more than 10x."""
+    t = runs.trajectories
+    if x == "steps" and "steps_per_epoch" not in t:
+        x = "epoch"  # runs written before steps were recorded
     fig, ax = plt.subplots(figsize=(6, 4.4))
-    if _band(ax, runs.trajectories, "test_regret", x, exclude=_diverged(runs)):
+    drawn = _band(ax, t, "test_regret", x, exclude=_diverged(runs))
+    if drawn:
         ax.legend(fontsize=7)
     else:
         _empty(ax, "test regret")
-    ax.set_xlabel("search epoch" if x == "epoch" else "search wall-clock (s)")
-    ax.set_ylabel(regret_label(runs.trajectories))
+    ax.set_xlabel({"epoch": "search epoch", "steps": "search steps (architecture + weight updates)",
+                   "wall_seconds": "search wall-clock (s): depends on the machine and its load"}.get(x, x))
+    ax.set_ylabel(regret_label(t))
+    if log is None:
+        log = wide_range(t["test_regret"]) if drawn else False
     if log:
         # symlog: a regret of exactly 0 (the optimum found) stays on the plot.
         ax.set_yscale("symlog", linthresh=0.1)
     ax.grid(alpha=0.3)
-    _with_caption(fig, caption(runs, "regret"))
+    _with_caption(fig, caption(runs, "regret", groups=drawn) + ("; y axis symlog" if log else ""))
     return _save(fig, path)
+
+
+def wide_range(v, ratio: float = 10.0) -> bool:
+    """Whether the positive finite values span more than ``ratio`` (a linear axis would flatten the small)."""
+    v = pd.to_numeric(pd.Series(v), errors="coerce")
+    v = v[np.isfinite(v) & (v > 0)]
+    return bool(len(v)) and float(v.max()) > ratio * max(float(v.min()), 0.1)
 
 
 def plot_arch_weights(run_dir: str | Path, path: str | Path, group: str | None = None,
@@ -233,7 +262,12 @@ def plot_eigenvalue(runs: Runs, path: str | Path, log: bool = False) -> Path:
     """Dominant Hessian eigenvalue vs epoch (top) above test error of the pick (bottom), for the
     (optimizer, setting) groups that logged the eigenvalue; both panels carry a legend."""
     t = runs.trajectories
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 6.6), sharex=True)
+    err = t.assign(test_error=100.0 - t["gt_test_acc"]) if len(t) and "gt_test_acc" in t else t
+    with_gt = "test_error" in err and err["test_error"].notna().any()
+    # the lower panel only when the runs with eigenvalues have ground truth (imported logs have none)
+    fig, axes = plt.subplots(2 if with_gt else 1, 1, figsize=(6, 6.6 if with_gt else 4.4), sharex=True,
+                             squeeze=False)
+    top = axes[0][0]
     have = _band(top, t, "dominant_eigenvalue", exclude=_diverged(runs))
     if have:
         top.legend(fontsize=7)
@@ -242,17 +276,19 @@ def plot_eigenvalue(runs: Runs, path: str | Path, log: bool = False) -> Path:
     top.set_ylabel("dominant eigenvalue of the\nvalidation-loss Hessian (alpha)")
     if log:
         top.set_yscale("log")
-    err = t.assign(test_error=100.0 - t["gt_test_acc"]) if len(t) and "gt_test_acc" in t else t
-    if have and _band(bottom, err, "test_error", label_n=False, exclude=_diverged(runs), only=have):
-        bottom.legend(fontsize=7)
-    else:
-        _empty(bottom, "ground-truth test accuracy of runs with eigenvalues")
-    bottom.set_ylabel("test error of the pick (%)")
-    bottom.set_xlabel("search epoch")
-    _epoch_ticks(bottom)
-    for a in (top, bottom):
+    if with_gt:
+        bottom = axes[1][0]
+        if not (have and _band(bottom, err, "test_error", label_n=False, exclude=_diverged(runs), only=have)):
+            _empty(bottom, "ground truth")
+        else:
+            bottom.legend(fontsize=7)
+        bottom.set_ylabel("test error of the pick (%)")
+    last = axes[-1][0]
+    last.set_xlabel("search epoch")
+    _epoch_ticks(last)
+    for a in axes.flat:
         a.grid(alpha=0.3)
-    _with_caption(fig, caption(runs, "test error"))
+    _with_caption(fig, caption(runs, "test error", groups=have))
     return _save(fig, path)
 
 

@@ -60,14 +60,14 @@ class ReportConfig:
         title: Page title.
         metrics: Table metrics, one table each (``accuracy``, ``regret``).
         references: Add published reference rows to the accuracy table.
-        log_regret: Symlog y axis for the regret figures.
+        log_regret: Symlog y axis for the regret figures (None: when the curves span more than 10x).
         max_configs: Run configs shown in full (the rest listed by id), to keep the page small.
     """
 
     title: str = "NAS harness report"
     metrics: tuple[str, ...] = ("accuracy", "regret")
     references: bool = True
-    log_regret: bool = False
+    log_regret: bool | None = None
     max_configs: int = 200
 
     def __post_init__(self) -> None:
@@ -129,10 +129,15 @@ def _figures(paths: list[str | Path], fig_dir: Path, cfg: ReportConfig) -> list[
     if len(t) and "test_regret" in t and t["test_regret"].notna().any():
         out.append(_img(plots.plot_regret(runs, fig_dir / "regret_vs_epoch.png", log=cfg.log_regret),
                         "Anytime test regret vs search epoch: mean and standard error over seeds."))
+        if "steps_per_epoch" in t and t["steps_per_epoch"].notna().any():
+            out.append(_img(plots.plot_regret(runs, fig_dir / "regret_vs_steps.png", log=cfg.log_regret,
+                                              x="steps"),
+                            "Anytime test regret vs search steps (comparable across machines)."))
         if "wall_seconds" in t and t["wall_seconds"].fillna(0).gt(0).any():
             out.append(_img(plots.plot_regret(runs, fig_dir / "regret_vs_time.png", log=cfg.log_regret,
                                               x="wall_seconds"),
-                            "Anytime test regret vs search wall-clock time (mean over seeds per epoch)."))
+                            "Anytime test regret vs search wall-clock time (mean over seeds per epoch); wall-clock "
+                            "depends on the machine and on its load while the runs ran: compare runs by steps."))
     if len(t) and "dominant_eigenvalue" in t and t["dominant_eigenvalue"].notna().any():
         out.append(_img(plots.plot_eigenvalue(runs, fig_dir / "eigenvalue.png"),
                         "Dominant Hessian eigenvalue (top) and test error of the pick (bottom) vs epoch."))
