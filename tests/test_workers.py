@@ -126,3 +126,50 @@ def test_tabulate_workers_exit_when_tabulate_is_killed(tmp_path):
     time.sleep(5)  # the workers are inside their first network's epochs
     workers, left = _kill_parent(proc)
     assert workers and not left, f"workers still running after tabulate died: {left}"
+
+
+def test_sweep_off_a_terminal_shows_progress_and_stops_promptly_on_sigterm(tmp_path):
+    """Issue 36: a sweep under nohup printed nothing, --log-file got nothing from the workers, and after SIGTERM
+    the workers ran on to the end of their epoch. Now: per-epoch lines from the workers, a line per run with a
+    counter and ETA, the log file gets both, and SIGTERM stops every worker within seconds, locks released."""
+    import signal
+    import time
+
+    import yaml
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump({"optimizers": ["darts"], "seeds": [0, 1], "epochs": 30, "subset": 512,
+                                    "batch_size": 16}))
+    out, log = tmp_path / "runs", tmp_path / "sweep.log"
+    cmd = [sys.executable, "-m", "harness", "--log-file", str(log), "sweep", str(plan), "--jobs", "2", "--out",
+           str(out)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    err_path = tmp_path / "stderr"
+    with open(err_path, "w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None and "epoch   2/30" not in err_path.read_text():
+            time.sleep(0.1)
+        assert proc.poll() is None, err_path.read_text()[-2000:]
+        workers = _children(proc.pid)
+        t0 = time.time()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=120)
+        took = time.time() - t0
+    text = err_path.read_text()
+    assert code == 143, text[-2000:]
+    assert took < 30, took  # not the end of the epoch (or the run)
+    assert "sweep interrupted" in text and "Traceback" not in text and "leaked" not in text, text[-2000:]
+    assert "[darts seed 0] epoch   1/30" in text and "[darts seed 1] epoch   1/30" in text
+    assert not list(out.glob("*/run.lock"))
+    time.sleep(0.5)
+    assert not [p for p in workers if _alive(p) and "Z" not in _state(p)]
+    logged = log.read_text()
+    assert "2 of 2 runs to do" in logged and "[darts seed 1] epoch   1/30" in logged
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"

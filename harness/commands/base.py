@@ -185,6 +185,12 @@ def cli(quiet: bool, verbose: bool, log_file: str | None, threads: int | None, p
         open_log(log_file)
     if threads is not None:  # read by harness.run.cpus when a run starts, here and in worker processes
         os.environ["HARNESS_THREADS"] = str(threads)
+    # worker processes (sweep --jobs N) write their per-epoch lines by these (harness.run.sweep.worker_progress)
+    os.environ["HARNESS_QUIET"] = "1" if quiet else "0"
+    if log_file:
+        os.environ["HARNESS_LOG_FILE"] = os.path.abspath(log_file)
+    else:
+        os.environ.pop("HARNESS_LOG_FILE", None)
 
 
 class FiniteFloat(click.ParamType):

@@ -9,7 +9,7 @@ from typing import TextIO
 
 import click
 
-from harness.commands.base import FINITE, cli
+from harness.commands.base import FINITE, _progress_printer, cli
 
 
 class Progress:
@@ -96,8 +96,9 @@ def sweep_cmd(plan, jobs, backend, address, gpus_per_run, cpus_per_run, device, 
     configs = Plan.load(plan).expand()
     if device:
         configs = [replace(c, device=device) for c in configs]
+    say = _progress_printer()
     sc = SweepConfig(out=out, jobs=jobs, backend=backend, address=address, gpus_per_run=gpus_per_run,
-                     cpus_per_run=cpus_per_run, retry_failed=not skip_failed)
+                     cpus_per_run=cpus_per_run, retry_failed=not skip_failed, progress=say)
     if dry_run:
         for c in configs:
             click.echo(f"{run_state(c, out):10s} {c.run_id()}")
@@ -107,9 +108,23 @@ def sweep_cmd(plan, jobs, backend, address, gpus_per_run, cpus_per_run, device, 
 
     def start(n: int, j: int) -> None:
         box["p"] = Progress(n, j).__enter__()
+        if say:
+            say(f"sweep {plan}: {n} of {len(configs)} runs to do ({len(configs) - n} finished earlier), "
+                f"{j} at a time; per-epoch lines follow")
+
+    def result(r: dict) -> None:
+        p = box["p"]
+        p.update(r["status"])
+        if say:  # one line per finished run, with the sweep's counter and ETA (also off a terminal)
+            say(f"sweep [{p.done + p.failed}/{p.total}] {r['run_id']}: {r['status']} in {_hms(r['seconds'])}"
+                + (f" ({str(r['error'])[:200]})" if r.get("error") else "") + " | " + p.line())
 
     try:
-        results = run_sweep(configs, sc, on_start=start, on_result=lambda r: box["p"].update(r["status"]))
+        results = run_sweep(configs, sc, on_start=start, on_result=result)
+    except KeyboardInterrupt:
+        click.echo("sweep interrupted: every run stopped at its last checkpoint with its lock released; "
+                   f"run the same command again to resume ({out})", err=True)
+        raise
     finally:
         if "p" in box:
             box["p"].__exit__(None, None, None)

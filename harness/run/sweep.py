@@ -28,6 +28,7 @@ import json
 import math
 import os
 import socket
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
@@ -224,8 +225,35 @@ def _started(d: Path) -> bool:
     return (d / "checkpoint.pt").is_file() or (d / "config.json").is_file()
 
 
+def worker_progress() -> Callable[[str], None] | None:
+    """Per-epoch lines of a run in a worker process: to the inherited stderr (a terminal, nohup's file, a
+    SLURM log) and appended to ``--log-file`` (``HARNESS_LOG_FILE``); None under ``-q`` without a log."""
+    import sys
+
+    log = os.environ.get("HARNESS_LOG_FILE") or None
+    quiet = os.environ.get("HARNESS_QUIET") == "1"
+    if quiet and not log:
+        return None
+
+    def emit(line: str) -> None:
+        if not quiet:
+            sys.stderr.write(("\r\033[K" if sys.stderr.isatty() else "") + line + "\n")
+            sys.stderr.flush()
+        if log:
+            try:  # one short O_APPEND write per line: lines of parallel workers never interleave
+                fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o644)
+                try:
+                    os.write(fd, (line + "\n").encode())
+                finally:
+                    os.close(fd)
+            except OSError:
+                pass  # the parent already checked the file; a late failure must not stop the run
+
+    return emit
+
+
 def execute_run(cfg_dict: dict[str, Any], out: str, gpu_slots: int = 0, threads: int | None = None,
-                parent_pid: int | None = None) -> dict[str, Any]:
+                parent_pid: int | None = None, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run one config in this process; never raises for a run's own errors.
 
     Args:
@@ -249,6 +277,10 @@ def execute_run(cfg_dict: dict[str, Any], out: str, gpu_slots: int = 0, threads:
         from harness.run.cpus import set_worker_threads
 
         set_worker_threads(threads)
+    if parent_pid is not None:  # a worker: SIGTERM from its sweep stops it now, not after the epoch
+        from harness.run.signals import terminate_like_interrupt
+
+        terminate_like_interrupt()
     check = parent_watch(parent_pid) if parent_pid is not None else None
     exit_if_orphaned(check)
     cfg = RunConfig.from_dict(cfg_dict)
@@ -258,7 +290,8 @@ def execute_run(cfg_dict: dict[str, Any], out: str, gpu_slots: int = 0, threads:
     try:
         if gpu_slots > 1 and cfg.device in ("cuda", "auto"):  # an explicit cuda:N keeps its GPU
             slot = _claim_gpu(Path(out), gpu_slots)
-        final = SearchRun(cfg, out, stop_check=check).run(resume=_started(d))
+        final = SearchRun(cfg, out, stop_check=check, progress=progress or worker_progress()).run(
+            resume=_started(d))
         (d / "failed.json").unlink(missing_ok=True)  # an old failure no longer applies
         status, error = final.get("status", "finished"), None
     except RunLockedError as e:
@@ -267,6 +300,12 @@ def execute_run(cfg_dict: dict[str, Any], out: str, gpu_slots: int = 0, threads:
         if slot is not None:
             slot.release()
         os._exit(3)  # the run's lock was released on the way out; nothing waits for this worker
+    except KeyboardInterrupt:  # SIGTERM from the sweep that is stopping (or Ctrl-C): lock released, checkpoint kept
+        if parent_pid is None:
+            raise
+        if slot is not None:
+            slot.release()
+        os._exit(143)
     except Exception as e:  # noqa: BLE001 - a failed run is recorded, the sweep goes on
         status, error = "failed", f"{type(e).__name__}: {e}"
         d.mkdir(parents=True, exist_ok=True)
@@ -330,6 +369,8 @@ class SweepConfig:
     gpus_per_run: float | None = None
     cpus_per_run: float = 1.0
     retry_failed: bool = True
+    #: Where an in-process run's per-epoch lines go (workers write theirs to stderr and the log file).
+    progress: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.backend not in ("local", "ray"):
@@ -386,7 +427,7 @@ def _run_local(todo: list[RunConfig], sc: SweepConfig, jobs: int, gpus: int) -> 
         return
     if jobs == 1:  # in-process: no worker start-up cost, and tracebacks stay readable
         for c in todo:
-            yield execute_run(c.to_dict(), sc.out, gpus if gpus > 1 else 0)
+            yield execute_run(c.to_dict(), sc.out, gpus if gpus > 1 else 0, progress=sc.progress)
         return
     from joblib import Parallel, delayed
 
@@ -395,9 +436,63 @@ def _run_local(todo: list[RunConfig], sc: SweepConfig, jobs: int, gpus: int) -> 
     # workers share the CPUs: N workers x all threads each would oversubscribe them N times (issue 36)
     decided = ensure_threads()
     threads = decided["threads"] if decided["threads_source"] == "--threads" else share(decided["threads"], jobs)
+    import signal
+
+    from harness.run.signals import Terminated
+
+    def stop(signum, frame) -> None:
+        # before joblib sees the interrupt (it would kill the workers outright, locks left behind): each
+        # worker gets SIGTERM, releases its run's lock and exits; then this process unwinds
+        signal.signal(signal.SIGTERM, signal.SIG_IGN if signum == signal.SIGTERM else old[signal.SIGTERM])
+        stop_workers()
+        raise Terminated("SIGTERM") if signum == signal.SIGTERM else KeyboardInterrupt()
+
+    old = {s_: signal.getsignal(s_) for s_ in (signal.SIGTERM, signal.SIGINT)}
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:
+        for s_ in old:
+            signal.signal(s_, stop)
     par = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
-    yield from par(delayed(execute_run)(c.to_dict(), sc.out, gpus if gpus > 1 else 0, threads, os.getpid())
-                   for c in todo)
+    try:
+        yield from par(delayed(execute_run)(c.to_dict(), sc.out, gpus if gpus > 1 else 0, threads, os.getpid())
+                       for c in todo)
+    finally:
+        if main_thread:
+            for s_, h in old.items():
+                signal.signal(s_, h)
+
+
+def stop_workers(grace: float = 60.0) -> int:
+    """SIGTERM every worker process of this sweep (direct children running loky's worker) and wait up to
+    ``grace`` seconds: each releases its run's lock and exits; returns how many were signalled."""
+    import signal
+
+    me, pids = os.getpid(), []
+    for st in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields_ = st.read_text().rsplit(")", 1)[1].split()
+            cmd = (st.parent / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue
+        if int(fields_[1]) == me and b"loky" in cmd and b"resource_tracker" not in cmd:
+            pids.append(int(st.parent.name))
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    while pids and time.monotonic() < deadline:
+        pids = [p for p in pids if Path(f"/proc/{p}").exists() and not _zombie(p)]
+        time.sleep(0.1)
+    return len(pids)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def with_device(configs: Iterable[RunConfig], device: str | None) -> list[RunConfig]:
