@@ -200,3 +200,35 @@ def test_dropout_study_one_command(s5_truth, tmp_path, capsys):
     assert list(study["r_max"]) == [0.0, 0.5] and "oneshot_vs_gt_test.kendall_tau" in study
     assert (tmp_path / "dropout_study.png").is_file() and (tmp_path / "r_max=0.5-seed0" / "scatter.png").is_file()
     assert json.loads((tmp_path / "dropout_study.json").read_text())["rows"][1]["r_max"] == 0.5
+
+
+def test_dropout_study_resumes_after_a_kill(s5_truth, tmp_path):
+    """Issue 36: a reproduce study kept its results in memory, so a kill lost all of it. Each (r_max, seed) item
+    is saved when done; a rerun reuses them and gives the same table."""
+    from harness.analysis.correlate import CorrelateConfig, dropout_study
+    from harness.run.config import RunConfig
+
+    base = RunConfig(space="s5", optimizer="oneshot", benchmark=s5_truth["benchmark"],
+                     benchmark_file=s5_truth["benchmark_file"], epochs=1, batch_size=16, subset=64, channels=4,
+                     depth=1, seed=0, optimizer_config={"n_candidates": 2})
+    cfg = CorrelateConfig(archs="6", bn_batches=1, eval_examples=32, kl_examples=0, device="cpu")
+
+    class Kill(Exception):
+        pass
+
+    lines: list[str] = []
+
+    def die_after_first_item(line: str) -> None:
+        lines.append(line)
+        if line.startswith("dropout study [1/2]"):
+            raise Kill
+
+    with pytest.raises(Kill):
+        dropout_study(base, [0.0, 0.5], cfg, tmp_path / "s", progress=die_after_first_item)
+    assert (tmp_path / "s" / "r_max=0-seed0" / "item.json").is_file()
+    lines.clear()
+    rows = dropout_study(base, [0.0, 0.5], cfg, tmp_path / "s", progress=lines.append)
+    kept = [ln for ln in lines if "kept from an earlier run" in ln]
+    assert len(kept) == 1 and kept[0].startswith("dropout study [1/2] r_max=0 ")
+    fresh = dropout_study(base, [0.0, 0.5], cfg, tmp_path / "fresh")
+    assert pd.DataFrame(rows).equals(pd.DataFrame(fresh))

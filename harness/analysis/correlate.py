@@ -36,6 +36,7 @@ from harness.analysis.oneshot_eval import Trained, all_on_weights, evaluate_weig
 from harness.metrics.rank import (kendall_tau, pearson_r, rank_correlations,  # noqa: F401 (public here too)
                                   spearman_rho, top_k_precision)
 from harness.run.config import RunConfig
+from harness.run.items import resumable_item
 from harness.run.trained import SUPERNET_FILE, load_trained, save_supernet  # noqa: F401 (public here too)
 from search_spaces import Architecture, SearchSpace, get_space
 from search_spaces.errors import ConfigError, UserError
@@ -214,21 +215,28 @@ def dropout_study(base: RunConfig, r_values: Sequence[float], cfg: CorrelateConf
     space = get_space(base.space)
     gt = ground_truth_for(base, space, **gt_overrides)
     rows = []
-    for r in r_values:
-        for seed in seeds or (base.seed,):
-            run = replace(base, optimizer="oneshot", seed=seed, protocol=None,
-                          optimizer_config={**base.optimizer_config, "r_max": float(r)})
+    items = [(r, seed) for r in r_values for seed in (seeds or (base.seed,))]
+    for k, (r, seed) in enumerate(items, 1):
+        run = replace(base, optimizer="oneshot", seed=seed, protocol=None,
+                      optimizer_config={**base.optimizer_config, "r_max": float(r)})
+
+        def one(run=run, r=r, seed=seed) -> dict[str, Any]:
             trained, splits, opt = train_supernet(run, progress)
             res = correlate(trained, cfg, gt, splits, out / f"r_max={r:g}-seed{seed}")
             sel = fixed_batches(splits.search_valid, run.batch_size, run.batch_size * run.select_batches,
                                 splits.mean, splits.std)
             picked = opt.select(sel)
-            rows.append({"r_max": float(r), "seed": seed, "picked": space.to_str(picked),
-                         **{f"picked_{k}": v for k, v in gt.evaluate(picked).items()},
-                         **{f"{name}.{k}": v for name, d in res["summary"]["stats"].items() for k, v in d.items()}})
-            if progress:
-                progress(f"r_max={r:g} seed {seed}: Kendall tau (test) "
-                         f"{rows[-1]['oneshot_vs_gt_test.kendall_tau']:.3f}")
+            return {"r_max": float(r), "seed": seed, "picked": space.to_str(picked),
+                    **{f"picked_{k}": v for k, v in gt.evaluate(picked).items()},
+                    **{f"{name}.{k}": v for name, d in res["summary"]["stats"].items() for k, v in d.items()}}
+
+        # each (r_max, seed) is saved when done: a killed study resumes at the item it was on
+        row, reused = resumable_item(out / f"r_max={r:g}-seed{seed}", {"run": run.to_dict(), "correlate": asdict(cfg),
+                                                                       "gt": gt_overrides}, one)
+        rows.append(row)
+        if progress:
+            progress(f"dropout study [{k}/{len(items)}] r_max={r:g} seed {seed}: Kendall tau (test) "
+                     f"{row['oneshot_vs_gt_test.kendall_tau']:.3f}" + (" (kept from an earlier run)" if reused else ""))
     atomic_write_text(out / "dropout_study.csv", to_csv(rows))
     atomic_write_json(out / "dropout_study.json", {"base_run": json.loads(json.dumps(base.to_dict())),
                                                    "correlate": json.loads(json.dumps(asdict(cfg))), "rows": rows})

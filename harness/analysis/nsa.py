@@ -47,6 +47,7 @@ from harness.analysis.correlate import ground_truth_for, pyplot, rank_correlatio
 from harness.analysis.oneshot_eval import Trained, evaluate_weights, fixed_batches, train_supernet
 from harness.optimizers.parts.arch_conditional import batch_norms
 from harness.run.config import RunConfig
+from harness.run.items import resumable_item
 from search_spaces import Architecture, get_space
 from search_spaces.errors import ConfigError, UserError
 from search_spaces.io import atomic_write_json, atomic_write_text
@@ -260,18 +261,28 @@ def pool_size_study(base: RunConfig, sizes: Sequence[int], mode: str, cfg: NSAAn
     use_gt = base.benchmark != "none" or gt_overrides.get("benchmark") not in (None, "none")
     gt = ground_truth_for(base, get_space(base.space), **gt_overrides) if use_gt else None
     rows, hists, curves = [], {}, {}
-    for size in sizes:
+    for k, size in enumerate(sizes, 1):
         run = replace(base, optimizer="nsa", protocol=None,
                       optimizer_config={**base.optimizer_config, "pool_size": int(size), "mode": mode})
-        trained, splits, _ = train_supernet(run, progress)
-        res = analyze_pool(trained, cfg, splits, gt, out / f"S={size}")
-        flat = {k: v for k, v in res["summary"].items() if not isinstance(v, dict)}
-        flat.update({f"{k}.{m}": v for k, d in res["summary"].items() if k.startswith("corr_") for m, v in d.items()})
-        flat.update({f"bn_{mode}.{k}": v for mode, d in res["summary"]["bn_compare"].items() for k, v in d.items()})
+
+        def one(run=run, size=size) -> dict[str, Any]:
+            trained, splits, _ = train_supernet(run, progress)
+            res = analyze_pool(trained, cfg, splits, gt, out / f"S={size}")
+            flat = {k: v for k, v in res["summary"].items() if not isinstance(v, dict)}
+            flat.update({f"{k}.{m}": v for k, d in res["summary"].items() if k.startswith("corr_")
+                         for m, v in d.items()})
+            flat.update({f"bn_{md}.{k}": v for md, d in res["summary"]["bn_compare"].items() for k, v in d.items()})
+            return {"flat": flat, "rows": res["rows"], "ensemble": res["ensemble"]}
+
+        # each pool size is saved when done: a killed study resumes at the size it was on
+        item, reused = resumable_item(out / f"S={size}", {"run": run.to_dict(), "analysis": asdict(cfg),
+                                                          "gt": gt_overrides}, one)
+        flat = item["flat"]
         rows.append(flat)
-        hists[int(size)], curves[int(size)] = res["rows"], res["ensemble"]
+        hists[int(size)], curves[int(size)] = item["rows"], item["ensemble"]
         if progress:
-            progress(f"S={size}: test acc seen {flat['test_acc_seen']:.1f} / unseen {flat['test_acc_unseen']:.1f}")
+            progress(f"pool-size study [{k}/{len(sizes)}] S={size}: test acc seen {flat['test_acc_seen']:.1f} / "
+                     f"unseen {flat['test_acc_unseen']:.1f}" + (" (kept from an earlier run)" if reused else ""))
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "nsa_study.csv", to_csv(rows))
     atomic_write_json(out / "nsa_study.json", {"base_run": json.loads(json.dumps(base.to_dict())), "mode": mode,
