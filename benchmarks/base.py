@@ -77,9 +77,10 @@ class TabularBenchmark:
         self._col_cache: dict[tuple, np.ndarray] = {}
 
     # -- protocol -----------------------------------------------------
-    def query(self, arch: Architecture | str, dataset: str, split: str, metric: str = "accuracy",
+    def query(self, arch: Architecture | str | int, dataset: str, split: str, metric: str = "accuracy",
               epochs: int = 200, seed: str | int = "mean") -> float:
-        """Value of one architecture; ``BenchmarkError`` if the source lacks it."""
+        """Value of one architecture (an ``Architecture``, its string or its index in the space, as
+        ``harness query --arch`` takes them); ``BenchmarkError`` if the source lacks it."""
         col = self._column(dataset, split, metric, epochs, seed)
         v = col[self._row(arch)]
         if np.isnan(v):
@@ -145,11 +146,14 @@ class TabularBenchmark:
         self._col_cache[ck] = self.table.column(key, seed)
         return self._col_cache[ck]
 
-    def _str(self, arch: Architecture | str) -> str:
+    def _str(self, arch: Architecture | str | int) -> str:
+        if isinstance(arch, (int, np.integer)) and not isinstance(arch, bool):
+            # the space's official index (NB-201's 0..15624), as `harness query --arch 6111` takes it
+            arch = self.space.from_index(int(arch))
         return arch if isinstance(arch, str) else self.space.to_str(self.space.check(arch))
 
     def _row(self, arch: Architecture | str) -> int:
-        text = self._str(self.space.parse(arch)) if isinstance(arch, str) else self._str(arch)
+        text = self._str(self.space.parse(arch)) if isinstance(arch, str) else self._str(arch)  # or an index
         r = self.table.row(text)
         if r is None:
             raise ArchitectureError(f"{self.name}: architecture {text!r} is not in the table")

@@ -64,6 +64,11 @@ _EXPORTS = {"RunConfig": "harness.run.config", "SearchRun": "harness.run.runner"
 __all__ = sorted(_EXPORTS)
 
 
+def __dir__() -> list[str]:
+    # the lazily exported names are part of the public API: show them (tab completion, dir(harness))
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
 def __getattr__(name: str) -> Any:
     # lazy, so ``import harness`` (and the CLI's start) stays cheap
     if name in _EXPORTS:

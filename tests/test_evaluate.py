@@ -72,11 +72,13 @@ def test_cli_and_validation(tmp_path):
 
     d = _run_dir(tmp_path)
     args = ["evaluate", str(d), "--dataset", "digits", "--layers", "3", "--channels", "4", "--epochs", "1",
-            "--batch-size", "16", "--subset", "40", "--cutout", "4", "--no-auxiliary", "--seed", "3"]
+            "--batch-size", "16", "--subset", "40", "--cutout", "4", "--no-auxiliary", "--seeds", "3", "--seeds", "4"]
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
-    assert "test accuracy" in res.output
-    assert "seed3" in json.loads((d / "final.json").read_text())["retrained"]
+    assert "seed 3: test accuracy" in res.output and "mean over 2 seed(s)" in res.output
+    assert {"seed3", "seed4"} <= set(json.loads((d / "final.json").read_text())["retrained"])
+    res = CliRunner().invoke(cli, [*args[:-4], "--seed", "3"])  # the old spelling still works, with a warning
+    assert res.exit_code == 0 and "deprecated" in res.output
     with pytest.raises(ConfigError):
         EvalProtocol(drop_path_prob=1.0)
     with pytest.raises(UserError):

@@ -86,7 +86,7 @@ def test_overrides_are_shown_as_such():
     out = json.loads(r.output)
     assert out["values"]["tau_min"] == 0.5 and out["values"]["epochs"] == 3
     assert out["overrides"] == {"tau_min": 0.5, "epochs": 3}
-    assert out["sources"]["tau_min"].startswith("override (--set tau_min)") and "0.1" in out["sources"]["tau_min"]
+    assert out["sources"]["tau_min"].startswith("override of tau_min by the run") and "0.1" in out["sources"]["tau_min"]
 
 
 @pytest.mark.parametrize("args, needle", [

@@ -55,7 +55,9 @@ class NB201Benchmark(TabularBenchmark):
             col = self._columns[ck] = super()._column(dataset, split, metric, epochs, seed)
         return col
 
-    def _row(self, arch: Architecture | str) -> int:
+    def _row(self, arch: Architecture | str | int) -> int:
+        if isinstance(arch, (int, np.integer)) and not isinstance(arch, bool):
+            arch = self.space.from_index(int(arch))  # the official index, as `harness query --arch` takes it
         if isinstance(arch, str):
             r = self.table.row(arch)  # the table holds canonical strings: an exact hit needs no parsing
             return r if r is not None else super()._row(arch)

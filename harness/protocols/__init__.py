@@ -164,7 +164,8 @@ def resolve_protocol(space: str, optimizer: str, overrides: dict[str, Any] | Non
         raise ConfigError(f"protocol of {optimizer!r}: unknown keys {unknown} (known: {sorted(known)})")
     for k, v in overrides.items():
         _check_finite(k, v)
-        sources[k] = f"override (--set {k}); preset value {values[k]!r} from: {sources[k]}"
+        sources[k] = (f"override of {k} by the run (a command-line option, --set, or a sweep plan's key); "
+                      f"preset value {values[k]!r} from: {sources[k]}")
         values[k] = v
     if fam is not None and fam.rule is not None:  # values that follow other values (RobustDARTS's Cutout)
         fam.rule(optimizer, values, sources, set(overrides))

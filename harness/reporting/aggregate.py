@@ -198,7 +198,8 @@ def load_frame(paths: Iterable[str | Path], dropped: list[tuple[str, str]] | Non
 
     ``quantity`` is a numeric trajectory column (``gt_test_acc``, ``test_regret``,
     ``train_loss``, ``dominant_eigenvalue``, ...) and ``value`` its value at ``epoch``
-    (0-based, as in ``trajectory.csv``); ``is_final`` marks each run's last epoch.
+    (0-based, as in ``trajectory.csv``); ``epochs_done`` is ``epoch + 1``, the count that progress lines,
+    figures and ``harness table --epoch N`` use; ``is_final`` marks each run's last epoch.
     Run columns (``RUN_COLUMNS``) and the run config flattened into ``config.*``
     columns repeat on every row, so any grouping is a plain ``groupby``. Runs
     without a trajectory keep one row with a null quantity, so they are counted.
@@ -225,6 +226,7 @@ def load_frame(paths: Iterable[str | Path], dropped: list[tuple[str, str]] | Non
             vals = [c for c in t.columns if c not in ids and pd.api.types.is_numeric_dtype(t[c])]
             long = t.melt(id_vars=ids, value_vars=vals, var_name="quantity", value_name="value")
             long["is_final"] = long["epoch"] == t["epoch"].max()
+            long["epochs_done"] = long["epoch"] + 1  # 1-based, as progress lines, figures and --epoch N say
             base["last_epoch"] = int(t["epoch"].max())
         else:
             long = pd.DataFrame({"epoch": [pd.NA], "quantity": [None], "value": [float("nan")], "is_final": [True]})
@@ -236,7 +238,8 @@ def load_frame(paths: Iterable[str | Path], dropped: list[tuple[str, str]] | Non
         return pd.DataFrame(columns=[*RUN_COLUMNS, "epoch", "quantity", "value", "is_final"])
     df = pd.concat(parts, ignore_index=True)
     df["setting"] = _settings(df)
-    first = [c for c in [*RUN_COLUMNS, "epoch", "wall_seconds", "arch", "quantity", "value", "is_final"] if c in df]
+    first = [c for c in [*RUN_COLUMNS, "epoch", "epochs_done", "wall_seconds", "arch", "quantity", "value",
+                         "is_final"] if c in df]
     return df[first + sorted(c for c in df.columns if c not in first)]
 
 
