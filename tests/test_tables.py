@@ -106,7 +106,7 @@ def test_render_md_latex_csv(runs):
     cells = cell_stats(frame, cfg)
     md = render_table(cells, None, cfg, "md")
     # one setting per optimizer: the empty setting column is left out (as in every format)
-    assert "| optimizer | cifar10 valid | cifar10 test | cifar100 valid | cifar100 test |" in md
+    assert "| optimizer | nb201: cifar10 valid | nb201: cifar10 test | nb201: cifar100 valid | nb201: cifar100 test |" in md
     assert "92.00 ± 1.41 ≈ (n=2, 1 diverged)" in md  # gdas: n differs from the usual 3; ties darts
     assert "92.00 ± 2.00 ≈" in md  # darts ties gdas: no bold
     tex = render_table(cells, None, cfg, "latex")
