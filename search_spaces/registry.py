@@ -37,6 +37,8 @@ T = TypeVar("T")
 
 #: Environment variable listing plug-in modules (comma-separated names or ``.py`` paths).
 PLUGINS_ENV = "HARNESS_PLUGINS"
+#: ``0`` ignores installed packages' entry points (see ``Registry._load_entry_points``).
+ENTRY_POINTS_ENV = "HARNESS_ENTRY_POINTS"
 _imported: dict[str, Any] = {}
 
 
@@ -165,7 +167,9 @@ class Registry(Generic[T]):
         import_plugins()
 
     def _load_entry_points(self) -> None:
-        if self.group is None:
+        # HARNESS_ENTRY_POINTS=0: the built-ins only (the test suite sets it, so a user's installed plug-ins
+        # cannot change what the project's own tests see)
+        if self.group is None or os.environ.get(ENTRY_POINTS_ENV, "1") == "0":
             return
         from importlib.metadata import entry_points
 

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-import harness  # noqa: F401  (first: it sets OMP_WAIT_POLICY before torch loads libgomp)
+# The project's tests see the built-in optimizers, spaces and benchmarks only: a user's installed plug-ins
+# (entry points) or HARNESS_PLUGINS must not change them. Tests of plug-ins install their own.
+os.environ["HARNESS_ENTRY_POINTS"] = "0"
+os.environ.pop("HARNESS_PLUGINS", None)
+for _v in ("HARNESS_THREADS", "HARNESS_LOG_FILE", "HARNESS_QUIET"):
+    os.environ.pop(_v, None)
+
+import harness  # noqa: F401, E402  (first: it sets OMP_WAIT_POLICY before torch loads libgomp)
 import torch  # noqa: E402
 
 from harness.data.convert import write_cifar10_batches
@@ -30,8 +37,11 @@ def shared_data() -> Path:
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Every test gets its own benchmark cache so nothing leaks into ~/.cache."""
+    """Every test gets its own benchmark cache so nothing leaks into ~/.cache, and no CLI call of an earlier
+    test leaves its --threads / --log-file / -q choice (or plug-ins) for the next."""
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path_factory.mktemp("cache")))
+    for v in ("HARNESS_THREADS", "HARNESS_LOG_FILE", "HARNESS_QUIET", "HARNESS_PLUGINS"):
+        monkeypatch.delenv(v, raising=False)
 
 
 

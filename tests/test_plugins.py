@@ -82,7 +82,9 @@ def test_plugin_from_an_entry_point(tmp_path):
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: temp-plugin-pkg\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text("[nas_harness.optimizers]\ntemp-darts-ep = temp_plugin_pkg:TempDarts\n")
-    env = {"PYTHONPATH": f"{ROOT}{os.pathsep}{site}"}
+    env = {"PYTHONPATH": f"{ROOT}{os.pathsep}{site}", "HARNESS_ENTRY_POINTS": "1"}  # conftest turns them off
+    r = harness(["list"], tmp_path, env=env)
+    assert "temp-darts-ep" not in harness(["list"], tmp_path, env={**env, "HARNESS_ENTRY_POINTS": "0"}).stdout
     r = harness(["list"], tmp_path, env=env)
     assert r.returncode == 0 and "temp-darts-ep" in r.stdout, r.stderr[-2000:]
     r = harness(["run", "--optimizer", "temp-darts-ep", *TINY, "--out", "o"], tmp_path, env=env)
@@ -248,3 +250,13 @@ def test_plugin_exit_and_path_names_are_one_line(tmp_path, body, needle):
     assert r.returncode == 2, (r.returncode, r.stderr[-800:])
     assert len(r.stderr.strip().splitlines()) == 1 and needle in r.stderr, r.stderr
     assert not (tmp_path / "o").exists() and not (tmp_path / "escape").exists()
+
+
+def test_the_projects_tests_see_the_builtins_only():
+    """Issue 36: a user's installed plug-in (an entry point) showed up in a colour and a generated-doc test."""
+    assert os.environ.get("HARNESS_ENTRY_POINTS") == "0" and not os.environ.get("HARNESS_PLUGINS")
+    from harness.optimizers import OPTIMIZERS
+
+    # built-ins, or what a test registered itself in this process; never an installed package's
+    assert all(OPTIMIZERS._sources[n].startswith(("harness.", "test", "harness_plugin_", "__main__", "<"))
+               for n in OPTIMIZERS.names()), {n: OPTIMIZERS._sources[n] for n in OPTIMIZERS.names()}

@@ -183,8 +183,11 @@ def cli(quiet: bool, verbose: bool, log_file: str | None, threads: int | None, p
     OUTPUT.update(quiet=quiet, verbose=verbose, log_file=log_file, log_handle=None, threads=threads)
     if log_file:
         open_log(log_file)
-    if threads is not None:  # read by harness.run.cpus when a run starts, here and in worker processes
+    if threads is not None:  # also read by worker processes (harness.run.cpus)
         os.environ["HARNESS_THREADS"] = str(threads)
+        from harness.run.cpus import configure_threads
+
+        configure_threads(threads)
     # worker processes (sweep --jobs N) write their per-epoch lines by these (harness.run.sweep.worker_progress)
     os.environ["HARNESS_QUIET"] = "1" if quiet else "0"
     if log_file:
