@@ -30,3 +30,25 @@ def test_readme_is_a_users_page():
     assert len(text.splitlines()) <= 200
     for link in re.findall(r"\]\((docs/[^)#]+)", text):
         assert (ROOT / link).is_file(), link
+
+
+def test_every_relative_link_in_the_docs_resolves():
+    """Issue 36: a broken link in docs/protocols.md went unnoticed (README's links were the only ones checked)."""
+    broken = []
+    for md in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for link in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", md.read_text()):
+            if not link.startswith(("http://", "https://", "mailto:")) and not (md.parent / link).exists():
+                broken.append(f"{md.relative_to(ROOT)}: {link}")
+    assert not broken, broken
+
+
+def test_usage_plan_example_is_a_valid_plan_of_the_stated_size():
+    import yaml
+
+    from harness.run.sweep import Plan
+
+    text = (ROOT / "docs" / "usage.md").read_text()
+    (block,) = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
+    plan = Plan.from_dict(yaml.safe_load(block))
+    n = int(re.search(r"= (\d+) runs", text).group(1))
+    assert plan.count() == len(plan.expand()) == n

@@ -134,6 +134,6 @@ def sweep_cmd(plan, jobs, backend, address, gpus_per_run, cpus_per_run, device, 
         if r["status"] == "failed":
             click.echo(f"failed: {r['run_id']}: {r['error']} (see {out}/{r['run_id']}/failed.json)", err=True)
     click.echo(f"sweep {plan}: {len(results)} runs: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
-    click.echo(f"next: harness table {out}  |  harness report {out} -o report/")
+    click.echo(f"next: harness table {out}  |  harness report {out} -o results/report")
     if counts.get("failed") and not allow_failures:
         raise SystemExit(3)  # some runs failed (listed above, after all the others ran); --allow-failures: 0
