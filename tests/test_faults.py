@@ -370,3 +370,15 @@ def test_final_json_must_agree_with_the_trajectory(tmp_path):
     fp.write_text(json.dumps({**good, "epochs_completed": 2}))
     with pytest.raises(UserError, match="finished after 2 of the run's 4 epochs"):
         load_runs([tmp_path])
+
+
+def test_foreign_supernet_file_is_one_line(tmp_path):
+    """Issue 34 item 4: another run's (or a forged) supernet.pt with a valid checksum gave a traceback."""
+    from harness.run.trained import load_trained
+
+    SearchRun(CFG, tmp_path).run()
+    d = tmp_path / CFG.run_id()
+    for payload in ({"state_dict": {"stem.weight": torch.zeros(3)}}, {"format": 1}, {"state_dict": 7}):
+        save_checkpoint(d / "supernet.pt", payload)
+        with pytest.raises(UserError, match="does not hold the supernet"):
+            load_trained(d)
