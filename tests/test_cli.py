@@ -107,3 +107,21 @@ def test_openmp_threads_do_not_burn_a_busy_cpu_unless_the_user_says_otherwise():
     out = subprocess.run([sys.executable, "-c", code], env={**env, "OMP_WAIT_POLICY": "ACTIVE"},
                          capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["ACTIVE", "None"]
+
+
+def test_list_copy_of_the_builtins_is_current_and_needs_no_torch():
+    """Issue 36: `harness list` took 40 s under load importing torch for names. It prints a committed copy of the
+    built-ins' listing (regenerate: python -m harness.commands.listing --write) unless plug-ins are configured."""
+    import json as _json
+    import subprocess
+    import sys
+
+    from harness.commands.listing import BUILTIN, listing
+
+    assert _json.loads(BUILTIN.read_text()) == _json.loads(_json.dumps(listing())), \
+        "stale: python -m harness.commands.listing --write"
+    code = ("import sys; from harness.cli import main\ntry:\n    main(['list'])\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={**__import__("os").environ, "HARNESS_ENTRY_POINTS": "0"})
+    assert r.returncode == 0 and "spaces:" in r.stdout and "darts" in r.stdout, r.stderr[-1500:]

@@ -11,25 +11,9 @@ from search_spaces.errors import UserError
 @cli.command("list")
 def list_cmd() -> None:
     """Spaces (with their size), benchmarks, optimizers and datasets."""
-    from benchmarks import list_benchmarks
-    from harness.data import DATASETS
-    from harness.optimizers import get_optimizer_class, list_optimizers
-    from search_spaces import get_space, list_spaces
+    from harness.commands.listing import current, render
 
-    click.echo("spaces:")
-    for name in list_spaces():
-        s = get_space(name)
-        size = f"{s.size:,} architectures" if s.size else "not enumerable"
-        click.echo(f"  {name:16s} {size:24s} --depth: {s.depth_meaning}")
-    click.echo("benchmarks:")
-    for name, space, desc in list_benchmarks():
-        click.echo(f"  {name:16s} space {space:14s} {desc}")
-    click.echo("optimizers:")
-    for name in list_optimizers():
-        click.echo(f"  {name:16s} {get_optimizer_class(name).description}")
-    click.echo("datasets:")
-    for name, info in sorted(DATASETS.items()):
-        click.echo(f"  {name:16s} {info.num_classes} classes, {info.in_channels}x{info.input_size}x{info.input_size}")
+    click.echo(render(current()))
 
 
 #: The official NB-201 dataset / split names, resolved visibly to ours (docs/benchmarks.md's table).
