@@ -44,6 +44,15 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
+    except RecursionError:  # a file or value nested past what a parser can follow
+        click.echo("error: an input is nested too deeply to read (a damaged or hostile file?)", err=True)
+        sys.exit(2)
+    except MemoryError:
+        click.echo("error: out of memory reading an input (a file or plan far larger than any run needs?)", err=True)
+        sys.exit(2)
+    except UnicodeDecodeError as e:
+        click.echo(f"error: an input file is not UTF-8 text ({str(e)[:120]})", err=True)
+        sys.exit(2)
     except FileNotFoundError as e:
         click.echo(f"error: file not found: {e.filename or e}", err=True)
         sys.exit(2)

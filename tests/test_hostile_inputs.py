@@ -214,3 +214,17 @@ def test_depth_below_the_reduction_cells_is_one_line(tmp_path, capsys, depth):
     one_line(*cli(["run", "--space", "s1", "--benchmark", "none", "--depth", str(depth), *TINY, "--out",
                    str(tmp_path / "o")], capsys), "total number of cells")
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("exc,needle", [(RecursionError, "nested too deeply"), (MemoryError, "out of memory"),
+                                        (UnicodeDecodeError("utf-8", b"\xff", 0, 1, "bad"), "not UTF-8")])
+def test_parser_failures_anywhere_are_one_line(tmp_path, capsys, monkeypatch, exc, needle):
+    """Issue 34's 'How': one place turns RecursionError, MemoryError and UnicodeDecodeError into one line."""
+    import harness.reporting.aggregate as agg
+
+    def boom(*a, **k):
+        raise exc
+
+    monkeypatch.setattr(agg, "load_frame", boom)
+    monkeypatch.setattr("harness.reporting.aggregate.load_frame", boom)
+    one_line(*cli(["table", str(tmp_path)], capsys), needle)
