@@ -54,6 +54,10 @@ def test_report_self_contained(page):
     assert "&lt;bad&gt; &amp; worse" in text  # failure listed, escaped
     assert text.count("<details>") == 7 and "Kendall" not in text  # configs; tau is inside the scatter image
     assert (page.parent / "figures" / "regret_vs_epoch.pdf").is_file()
+    # issue 36: every run's found architecture, with its ground truth, in a per-run table
+    runs_table = text[text.index("<h2>Runs</h2>"):text.index("<h2>Comparison</h2>")]
+    assert runs_table.count("<tr>") == 1 + 7 and runs_table.count("<code>arch2</code>") == 7  # last epoch's pick
+    assert "No published row matches" in text or "<em>" in text  # references: shown or said missing
     assert pd.read_parquet(page.parent / "runs.parquet")["run_id"].nunique() == 7
 
 

@@ -297,6 +297,9 @@ def build_report(paths: list[str | Path], out_dir: str | Path, cfg: ReportConfig
             continue
         rr = reference_rows(cells, refs, metric) if refs is not None else None
         parts.append(f"<h3>{metric}</h3>" + render_table(cells, rr, tc, "html"))
+        if refs is not None and metric == "accuracy" and (rr is None or not len(rr)):
+            parts.append('<p class="note">No published row matches these columns (published rows cover NB-201, '
+                         "the DARTS spaces and NB-1Shot1 on their datasets: harness/references/published.csv).</p>")
     if len(runs):
         parts.append("<h2>Runs</h2>" + _runs_html(frame))
         parts.append("<h2>Comparison</h2>" + _comparison_html(paths, out_dir / "figures"))
