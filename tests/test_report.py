@@ -57,7 +57,7 @@ def test_report_self_contained(page):
     # issue 36: every run's found architecture, with its ground truth, in a per-run table
     runs_table = text[text.index("<h2>Runs</h2>"):text.index("<h2>Comparison</h2>")]
     assert runs_table.count("<tr>") == 1 + 7 and runs_table.count("<code>arch2</code>") == 7  # last epoch's pick
-    assert "No published row matches" in text or "<em>" in text  # references: shown or said missing
+    assert "Italic rows: published values" in text and "No published row matches" not in text  # NB-201 rows
     assert pd.read_parquet(page.parent / "runs.parquet")["run_id"].nunique() == 7
 
 
