@@ -20,7 +20,8 @@ TINY_DEFAULT = dict(channels=4, depth=3)
 
 
 def _small(optimizer: str, n: int) -> dict:
-    """Overrides that keep a test run small: few candidates, a short ENAS controller epoch, PC-DARTS K = 2."""
+    """Overrides that keep a test run small: few candidates, a short ENAS controller epoch, PC-DARTS K = 2,
+    few BaLeNAS-TF draws."""
     if optimizer == "enas":
         return {"n_candidates": n, "n_candidates_epoch": n, "controller_train_steps": 2,
                 "controller_num_aggregate": 2}
@@ -28,6 +29,8 @@ def _small(optimizer: str, n: int) -> dict:
         return {"n_candidates": n}
     if optimizer == "pc-darts":
         return {"partial_channels": 2, "warmup_epochs": 1}
+    if optimizer == "balenas-tf":  # the paper's 100 proxy-scored draws per selection: 2 minutes on randwire
+        return {"tf_samples": n}
     return {}
 
 
