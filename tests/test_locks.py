@@ -29,16 +29,17 @@ def test_refreshed_lock_is_not_taken_over_until_its_refreshes_stop(tmp_path, mon
     owner = RunLock(tmp_path, heartbeat=0.1)
     owner.acquire()
     first = json.loads((tmp_path / "run.lock").read_text())["time"]
-    other = RunLock(tmp_path, stale_after=0.8, heartbeat=None)
-    deadline = time.time() + 2.0
+    # margins for a loaded CI machine: refreshes every 0.1 s, stale after 2 s without one
+    other = RunLock(tmp_path, stale_after=2.0, heartbeat=None)
+    deadline = time.time() + 3.0
     while time.time() < deadline:  # well past stale_after since the lock was created: refreshes keep it
         with pytest.raises(RunLockedError, match="another worker"):
             _as_other_host(monkeypatch, other.acquire)
         time.sleep(0.2)
-    assert json.loads((tmp_path / "run.lock").read_text())["time"] > first + 1.0
+    assert json.loads((tmp_path / "run.lock").read_text())["time"] > first + 2.0
     owner._stop.set()  # the owner hangs (suspended job, dead node): no more refreshes
     owner._thread.join()
-    time.sleep(1.2)
+    time.sleep(2.5)
     _as_other_host(monkeypatch, other.acquire)  # stale by its refresh time: taken over
     assert json.loads((tmp_path / "run.lock").read_text())["token"] == other.token
     # the old owner wakes up: it learns the loss at its next refresh and never deletes the new owner's lock
@@ -79,8 +80,8 @@ def test_takeover_refused_while_owner_lives_then_allowed_after_sigterm(tmp_path,
     holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        other = RunLock(tmp_path, stale_after=0.6, heartbeat=None)
-        time.sleep(1.5)  # longer than stale_after: only the owner's refreshes keep the lock
+        other = RunLock(tmp_path, stale_after=2.0, heartbeat=None)
+        time.sleep(3.0)  # longer than stale_after: only the owner's refreshes keep the lock
         with pytest.raises(RunLockedError):
             _as_other_host(monkeypatch, other.acquire)
         holder.send_signal(signal.SIGTERM)
