@@ -9,12 +9,13 @@ is one of the failures looked for).
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
-import signal
 
 import pytest
+from test_hostile_inputs import hang_guard as _hang_guard
 
 from harness.cli import main
 from harness.run.config import RunConfig
@@ -43,8 +44,6 @@ def _cli(args, capsys) -> tuple[int, str]:
 def pristine(tmp_path_factory):
     root = tmp_path_factory.mktemp("pristine")
     runs = root / "runs"
-    import io
-
     with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
         for args in (["run", *RUN_ARGS, "--out", str(runs)],
                      ["evaluate", str(runs / RUN.run_id()), *EVAL_ARGS],
@@ -160,21 +159,3 @@ def test_damaged_file_is_one_line(pristine, tmp_path, capsys, rel, cmd):
         target.write_bytes(good_bytes)
     assert not failures, "\n".join(failures)
 
-
-class Hang(Exception):
-    """The command blocked (a FIFO opened for reading waits for a writer forever)."""
-
-
-@contextlib.contextmanager
-def _hang_guard(seconds: int):
-    # a raising SIGALRM handler abandons the blocked system call (PEP 475), so a hang fails the case
-    def alarm(signum, frame):
-        raise Hang(f"no answer within {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, alarm)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)

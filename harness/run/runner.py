@@ -79,14 +79,13 @@ class SearchRun:
         self.device = resolve_device(config.device)
         ensure_threads()  # the CPUs this process may use, or --threads (harness/run/cpus.py)
         self.space = get_space(config.space)
-        if config.depth is not None:
-            self.space.check_depth(config.depth)  # before any work: no folder, one line
+        if config.depth is not None:  # before any work: no folder, one line
+            self.space.check_depth(config.depth)
         make_config(config.optimizer, config.optimizer_values())  # fail on bad values before any work
         self.gt = GroundTruth.create(config, self.space)
         #: Seeds this run is stepped with (``harness.run.batched_run``); None for a separate run.
         self.batched_with: list[int] | None = None
-        #: The run's lock while it runs (refreshed every epoch).
-        self.lock: RunLock | None = None
+        self.lock: RunLock | None = None  #: held while the run runs (refreshed every epoch)
 
     # -- public ---------------------------------------------------------
     @property
@@ -388,8 +387,6 @@ class SearchRun:
 
 
 def _jsonable(d: Any) -> Any:
-    import json
-
     return json.loads(json.dumps(d, default=str))
 
 
