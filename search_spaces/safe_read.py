@@ -20,6 +20,7 @@ from search_spaces.errors import UserError
 # ours: the largest text file the harness reads is a trajectory or archs.csv of a long run (a few MB);
 # 64 MiB leaves room and still bounds memory
 MAX_TEXT_BYTES = 64 * 2**20
+# ours: the deepest file the harness writes (config.json) nests 5 levels; 64 leaves room far below recursion
 MAX_JSON_DEPTH = 64
 
 
