@@ -282,10 +282,10 @@ def _run_local(todo: list[RunConfig], sc: SweepConfig, jobs: int, gpus: int) -> 
                 signal.signal(s_, h)
 
 
-def stop_workers(grace: float = 60.0) -> int:
+def stop_workers(grace: float = 20.0) -> int:
     """SIGTERM every worker process of this sweep (direct children running loky's worker) and wait up to
-    ``grace`` seconds (ours: inside SLURM's default 30-90 s before SIGKILL; a worker needs well under a second
-    to release its lock): each releases its run's lock and exits; returns how many were still running."""
+    ``grace`` seconds (ours: a worker needs well under a second to release its lock, and SLURM's default
+    KillWait sends SIGKILL 30 s after SIGTERM): each releases its run's lock and exits; returns how many were still running."""
     import signal
 
     me, pids = os.getpid(), []
