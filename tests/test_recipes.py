@@ -172,6 +172,11 @@ def test_zero_cost_recipe_end_to_end_on_a_slice(shared_data, tmp_path):
     md = (tmp_path / "out" / "reproduction.md").read_text()
     assert "Zero-cost NAS (SynFlow, N=5)" in md and "| zero-cost NAS, synflow, cifar10 | cpu | yes |" in md
     assert json.loads((tmp_path / "out" / "reproduction.json").read_text())["counts"]
+    # issue 36: each (dataset, seed) was saved when scored; a second call reuses them and says so
+    said: list[str] = []
+    again = run_recipe(recipe, replace(ctx, progress=said.append), (str(extra),))
+    assert again["values"][0]["values"] == val["values"]
+    assert sum("kept from an earlier run" in ln for ln in said) == 2
 
 
 def test_benchmark_rows_say_not_run_for_a_missing_split(shared_data, tmp_path):

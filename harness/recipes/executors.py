@@ -15,6 +15,7 @@ import numpy as np
 from benchmarks import load_benchmark
 from harness.recipes.compare import Ours
 from harness.recipes.recipe import Context, Part, PartResult, Row
+from harness.run.items import resumable_item
 from search_spaces import get_space
 from search_spaces.errors import BenchmarkError, UserError
 
@@ -96,15 +97,22 @@ def zero_cost(part: Part, ctx: Context) -> PartResult:
                                                     depth=p.get("depth"))
         splits = load_dataset(ds, ctx.data_dir, "cpu") if proxy in proxies.DATA_PROXIES else None
         for seed in ctx.seeds:
-            rng = np.random.default_rng(seed)
-            archs = [space.sample(rng) for _ in range(max(sizes))]
-            batch = None if splits is None else _train_batch(splits, p["batch_size"], seed)
-            scores = proxies.score_architectures(space, archs, proxy, batch, cfg, seed=seed, device=ctx.device)
+            def one(seed=seed, splits=splits, cfg=cfg) -> dict[str, str]:
+                rng = np.random.default_rng(seed)
+                archs = [space.sample(rng) for _ in range(max(sizes))]
+                batch = None if splits is None else _train_batch(splits, p["batch_size"], seed)
+                scores = proxies.score_architectures(space, archs, proxy, batch, cfg, seed=seed, device=ctx.device)
+                return {str(n): space.to_str(proxies.pick_best(archs[:n], scores[:n])) for n in sizes}
+
+            # each (dataset, seed) is saved when scored: a killed recipe resumes at the item it was on
+            key = {"part": part.name, "space": space.name, "proxy": proxy, "dataset": ds, "seed": seed,
+                   "sizes": list(sizes), "config": repr(cfg), "batch_size": p.get("batch_size"), "device": ctx.device}
+            got, reused = resumable_item(Path(ctx.out) / "zero_cost" / f"{part.name}-{ds}-seed{seed}", key, one)
             for n in sizes:
-                picks[(ds, n)].append(proxies.pick_best(archs[:n], scores[:n]))
+                picks[(ds, n)].append(space.from_str(got[str(n)]))
             ctx.say(f"zero-cost NAS {PROXY_LABELS[proxy]} {ds} seed {seed}: " + ", ".join(
                 f"N={n} {bench.query(picks[(ds, n)][-1], ds, 'test', 'accuracy', p['epochs'], 'mean'):.2f}"
-                for n in sizes))
+                for n in sizes) + (" (kept from an earlier run)" if reused else ""))
     size_of = dict(p.get("names") or {zero_cost_method(proxy, n): n for n in sizes})
     res = PartResult()
     for row in part.rows:
