@@ -65,6 +65,9 @@ def test_genotype_string_and_resume_after_a_kill(tmp_path):
     rb = json.loads((tb / "retrain-seed0" / "result.json").read_text())["history"]
     assert [r["train_loss"] for r in ra] == pytest.approx([r["train_loss"] for r in rb])
     assert resumed["arch"] == geno
+    # a second seed of the same string adds to the folder's record (it has no search status to check)
+    both = evaluate(geno, EvalProtocol(**{**TINY, "epochs": 2, "seed": 1}), space="s1", out=tmp_path / "b")
+    assert set(both["retrained"]) == {"seed0", "seed1"} and "status" not in both
 
 
 def test_cli_and_validation(tmp_path):

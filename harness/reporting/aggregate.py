@@ -32,16 +32,6 @@ NUMERIC_TRAJECTORY = {"wall_seconds", "train_loss", "train_acc", "valid_loss", "
                       "gt_test_acc", "test_regret", "dominant_eigenvalue"}
 
 
-def read_json(path: Path) -> Any:
-    """A run file's JSON mapping; ``UserError`` naming the file when it is damaged (or not a regular file)."""
-    return safe_read.read_json(path, "run file")
-
-
-def read_config(d: Path) -> dict[str, Any]:
-    """``d/config.json``, checked to be a run config (``harness.run.files.read_run_config``)."""
-    return read_run_config(d)
-
-
 def read_trajectory(path: Path) -> pd.DataFrame:
     """``trajectory.csv`` (empty frame when absent or empty); ``UserError`` naming the row when damaged."""
     if not path.exists():

@@ -21,19 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.reporting.aggregate import (
-    find_run_dirs,
-    load_frame,
-    load_runs,
-    save_parquet,
-)
+from harness.reporting.aggregate import find_run_dirs, load_frame, load_runs, save_parquet
 from harness.reporting.files import read_analysis_csv, read_reproduction
-from harness.reporting.tables import (
-    TableConfig,
-    cell_stats,
-    reference_rows,
-    render_table,
-)
+from harness.reporting.tables import TableConfig, cell_stats, reference_rows, render_table
 from harness.run.files import read_failed
 from search_spaces.errors import ConfigError, UserError
 from search_spaces.io import atomic_write_text

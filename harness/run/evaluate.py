@@ -254,7 +254,8 @@ def _evaluate(sp: str, arch: str, target: Path, work: Path, protocol: EvalProtoc
             (work / "checkpoint.pt").unlink(missing_ok=True)
     with RunLock(target):  # several seeds may finish at once; final.json is read-modified-written
         fp = target / "final.json"
-        final = read_final(target) if fp.exists() else {"arch": arch, "space": sp}
+        # an architecture string's folder holds evaluate's own record (no search status)
+        final = read_final(target, require_status=False) if fp.exists() else {"arch": arch, "space": sp}
         runs = dict(final.get("retrained") or {})
         runs[f"seed{protocol.seed}"] = {k: result[k] for k in ("test_acc", "test_error", "test_loss", "epochs",
                                                                 "train_seconds", "params", "protocol")}

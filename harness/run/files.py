@@ -47,16 +47,18 @@ FINAL_FIELDS: dict[str, tuple[type, ...]] = {
 STATUSES = ("finished", "diverged")
 
 
-def read_final(d: Path, trajectory_rows: int | None = None, epochs: int | None = None) -> dict[str, Any]:
+def read_final(d: Path, trajectory_rows: int | None = None, epochs: int | None = None,
+               require_status: bool = True) -> dict[str, Any]:
     """``d/final.json`` with its fields' types checked; with ``trajectory_rows`` (and the run's ``epochs``)
-    it must agree with the trajectory: a run is not called finished on fewer epochs than it has."""
+    it must agree with the trajectory: a run is not called finished on fewer epochs than it has.
+    ``require_status=False``: the record ``harness evaluate`` keeps for an architecture string (no search)."""
     p = d / "final.json"
     final = read_json(p, "final result")
     what = f"final result {p}"
     for k, types in FINAL_FIELDS.items():
         field(final, k, types, what, default=None)
-    status = field(final, "status", str, what)
-    if status not in STATUSES:
+    status = field(final, "status", str, what, **({} if require_status else {"default": None}))
+    if status is not None and status not in STATUSES:
         raise DamagedFileError(f"{what}: status {str(status)[:40]!r} is not one of {', '.join(STATUSES)}")
     if final.get("arch") is not None and len(final["arch"]) > 10_000:
         raise DamagedFileError(f"{what}: 'arch' is longer than any architecture string")
