@@ -180,7 +180,7 @@ def split_plugins(argv: list[str]) -> tuple[list[str], list[str]]:
                    "may stand anywhere and repeat; also HARNESS_PLUGINS=mod1,mod2.")
 def cli(quiet: bool, verbose: bool, log_file: str | None, threads: int | None, plugin: str | None) -> None:
     """Evaluation harness for weight-sharing NAS, with tabular ground truth."""
-    OUTPUT.update(quiet=quiet, verbose=verbose, log_file=log_file, log_handle=None, threads=threads)
+    OUTPUT.update(quiet=quiet, verbose=verbose, log_file=log_file, log_handle=None)
     if log_file:
         open_log(log_file)
     if threads is not None:  # also read by worker processes (harness.run.cpus)

@@ -201,6 +201,7 @@ def wide_range(v, ratio: float = 10.0) -> bool:
     """Whether the positive finite values span more than ``ratio`` (a linear axis would flatten the small)."""
     v = pd.to_numeric(pd.Series(v), errors="coerce")
     v = v[np.isfinite(v) & (v > 0)]
+    # values below 0.1 count as 0.1: the symlog axis is linear there (linthresh), so they gain nothing from it
     return bool(len(v)) and float(v.max()) > ratio * max(float(v.min()), 0.1)
 
 

@@ -73,6 +73,7 @@ def cell_stats(frame: pd.DataFrame, cfg: TableConfig) -> pd.DataFrame:
     cols = METRICS[cfg.metric]["columns"]
     out = []
     runs = frame.drop_duplicates("run_id")
+    runs = runs.assign(space=runs["config.space"] if "config.space" in runs else None)  # cells per space too
     if cfg.epoch == "final":
         at = frame[frame["is_final"].astype(bool)]
     else:
@@ -81,7 +82,6 @@ def cell_stats(frame: pd.DataFrame, cfg: TableConfig) -> pd.DataFrame:
         vals = at[at["quantity"] == qty].set_index("run_id")["value"]
         if not vals.notna().any():
             continue  # e.g. no source with a validation split: no column at all
-        runs = runs.assign(space=runs["config.space"] if "config.space" in runs else None)
         for (opt, setting, space, bench, dataset), g in runs.groupby(
                 ["optimizer", "setting", "space", "benchmark", "dataset"], dropna=False, sort=True):
             ok = g[g["status"] == "finished"]["run_id"]

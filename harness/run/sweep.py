@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import threading
 import time
@@ -25,6 +26,7 @@ from harness.run.config import RunConfig
 # the plan lives in its own module; its names stay importable from here
 from harness.run.plan import (MAX_PLAN_BYTES, MAX_PLAN_NODES, MAX_PLAN_RUNS, PLAN_KEYS,  # noqa: F401
                               OptimizerEntry, Plan)
+from harness.run.signals import Terminated
 from search_spaces.errors import ConfigError, UserError
 from search_spaces.io import atomic_write_json
 
@@ -256,9 +258,6 @@ def _run_local(todo: list[RunConfig], sc: SweepConfig, jobs: int, gpus: int) -> 
     # workers share the CPUs: N workers x all threads each would oversubscribe them N times (issue 36)
     decided = ensure_threads()
     threads = decided["threads"] if decided["threads_source"] == "--threads" else share(decided["threads"], jobs)
-    import signal
-
-    from harness.run.signals import Terminated
 
     def stop(signum, frame) -> None:
         # before joblib sees the interrupt (it would kill the workers outright, locks left behind): each
@@ -285,9 +284,7 @@ def _run_local(todo: list[RunConfig], sc: SweepConfig, jobs: int, gpus: int) -> 
 def stop_workers(grace: float = 20.0) -> int:
     """SIGTERM every worker process of this sweep (direct children running loky's worker) and wait up to
     ``grace`` seconds (ours: a worker needs well under a second to release its lock, and SLURM's default
-    KillWait sends SIGKILL 30 s after SIGTERM): each releases its run's lock and exits; returns how many were still running."""
-    import signal
-
+    KillWait sends SIGKILL 30 s after SIGTERM); returns how many were still running then."""
     me, pids = os.getpid(), []
     for st in Path("/proc").glob("[0-9]*/stat"):
         try:
