@@ -64,17 +64,18 @@ def usable_cpus() -> tuple[int, str]:
     return n, why
 
 
-def configure_threads(requested: int | None = None) -> dict[str, Any]:
-    """Set torch's intra-op threads for this process and return what was decided (also in ``THREADS``)."""
+def configure_threads(requested: int | None = None, source: str = "--threads") -> dict[str, Any]:
+    """Set torch's intra-op threads for this process and return what was decided (also in ``THREADS``);
+    ``source`` names what chose ``requested``."""
     import torch
 
     default = torch.get_num_threads()
     usable, why = usable_cpus()
     env = os.environ.get(THREADS_ENV, "").strip()
     if requested is None and env.isdigit() and int(env) >= 1:
-        requested = int(env)
+        requested, source = int(env), "--threads"
     if requested is not None:
-        n, source = requested, "--threads"
+        n = requested
     elif os.environ.get("OMP_NUM_THREADS", "").strip():
         n, source = default, "OMP_NUM_THREADS"
     elif usable < default:
@@ -94,15 +95,9 @@ def ensure_threads() -> dict[str, Any]:
 
 
 def set_worker_threads(n: int) -> None:
-    """A sweep worker's share of the parent's threads (recorded like any other decision)."""
-    import torch
-
-    torch.set_num_threads(n)
-    usable, why = usable_cpus()
-    THREADS.clear()
+    """A sweep worker's threads: the parent's ``--threads``, or its share of the parent's count."""
     pinned = os.environ.get(THREADS_ENV, "").strip() == str(n)
-    THREADS.update({"threads": int(n), "threads_source": "--threads" if pinned else "sweep worker's share",
-                    "usable_cpus": usable, "usable_cpus_by": why})
+    configure_threads(n, "--threads" if pinned else "sweep worker's share")
 
 
 def share(threads: int, workers: int) -> int:

@@ -29,6 +29,7 @@ import uuid
 from pathlib import Path
 
 from search_spaces.errors import UserError
+from search_spaces.io import atomic_write_text
 from search_spaces.safe_read import read_bytes
 
 HEARTBEAT_S = 60.0
@@ -99,9 +100,7 @@ class RunLock:
             self._stop.set()
             raise RunLockedError(f"{self.path.parent} was taken over by another worker ({self._owner()}) while "
                                  "this one was not refreshing its lock; this worker stops without writing")
-        tmp = self.path.with_name(f".run.lock.{self.token}")
-        tmp.write_text(json.dumps(self._content()))
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, json.dumps(self._content()))
 
     def release(self) -> None:
         """Stop the heartbeat and remove the lock file if it still holds our token."""
